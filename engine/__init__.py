@@ -1,0 +1,4 @@
+"""BiMediX Chat engine: everything between a conversation and tokens.
+
+The engine never imports gradio; the UI never touches tokens.
+"""
