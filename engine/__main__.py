@@ -1,0 +1,118 @@
+"""`python -m engine chat|prompt ...`: the engine from a terminal."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from engine.cards import resolve_card
+from engine.errors import UserFacingError
+from engine.generation import GenerationSettings
+from engine.language import reply_language
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="BiMediX Chat engine: terminal chat and prompt inspection.")
+
+ModelOption = Annotated[str, typer.Option("--model", "-m", help="model card name (bimedix-bi, bimedix2-8b, preview, ...) or a local checkpoint directory")]
+FormatOption = Annotated[Optional[str], typer.Option("--format", help="prompt format name (vicuna, llama3_llava, transcript, chat_template); default: the card's")]
+
+
+@app.command()
+def chat(
+    model: ModelOption = "preview",
+    adapter: Annotated[Optional[list[Path]], typer.Option(help="PEFT adapter directory; repeat to load several (the last is active)")] = None,
+    load_in_4bit: Annotated[bool, typer.Option("--load-in-4bit", help="quantize the weights to 4-bit nf4 (bitsandbytes)")] = False,
+    lang: Annotated[str, typer.Option(help="reply language: auto (the language of each message), ar or en")] = "auto",
+    prompt_format: FormatOption = None,
+    temperature: Annotated[float, typer.Option(help="sampling temperature; 0 = greedy")] = 0.7,
+    top_p: Annotated[float, typer.Option(help="nucleus sampling probability mass")] = 0.9,
+    max_new_tokens: Annotated[int, typer.Option(help="longest reply, in tokens")] = 512,
+    repetition_penalty: Annotated[float, typer.Option(help="> 1 discourages repetition")] = 1.1,
+    seed: Annotated[Optional[int], typer.Option(help="sampling seed for reproducible replies")] = None,
+) -> None:
+    """Multi-turn chat: one message per line on stdin, replies streamed to stdout.
+
+    Lines `/clear` (forget the conversation) and `/exit` are commands. Ctrl-C stops a reply.
+    """
+    from engine.loading import load_model
+    from engine.session import ChatSession
+
+    if lang not in ("auto", "ar", "en"):
+        raise typer.BadParameter("--lang must be auto, ar or en")
+    settings = GenerationSettings(temperature, top_p, max_new_tokens, repetition_penalty, seed)
+    loaded = load_model(model, [str(p) for p in adapter or []], load_in_4bit or None, prompt_format=prompt_format)
+    session = ChatSession(loaded, lang, settings)
+    _err(f"[{loaded.card.title}] {loaded.card.notice}".strip())
+    interactive = sys.stdin.isatty()
+    while True:
+        if interactive:
+            _err("> ", end="")
+        line = sys.stdin.readline()
+        if not line:
+            break
+        text = line.rstrip("\n")
+        if text.strip() == "/exit":
+            break
+        if text.strip() == "/clear":
+            session.clear()
+            continue
+        if text.strip():
+            _reply(session, text)
+
+
+def _reply(session, text: str) -> None:
+    try:
+        reply = session.send(text)
+    except UserFacingError as error:
+        _err(error.message(reply_language(text, session.language_policy, session.last_language)))
+        return
+    for line in reply.notices():
+        _err(f"({line})")
+    try:
+        for chunk in reply:
+            sys.stdout.write(chunk.text)
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        reply.stop()
+        for _ in reply:  # drain: the worker thread ends and the history is kept
+            pass
+    except UserFacingError as error:
+        _err(error.message(reply.language))
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+
+
+@app.command()
+def prompt(
+    messages: Annotated[Path, typer.Option(help="JSON file: a list of {role, content} messages, or {\"messages\": [...]}")],
+    model: ModelOption = "preview",
+    prompt_format: FormatOption = None,
+) -> None:
+    """Print the rendered prompt of a conversation and its token count (no weights loaded)."""
+    from engine.encoding import encode_prompt
+    from engine.formats import chat_template_format, get_format
+    from engine.loading import load_tokenizer, weights_location
+    from engine.messages import Message
+
+    data = json.loads(messages.read_text(encoding="utf-8"))
+    conversation = [Message.from_dict(m) for m in (data["messages"] if isinstance(data, dict) else data)]
+    card = resolve_card(model, prompt_format)
+    tokenizer = load_tokenizer(weights_location(card))
+    fmt = chat_template_format(tokenizer) if card.prompt_format == "chat_template" else get_format(card.prompt_format)
+    rendered = fmt.render(conversation)
+    encoded = encode_prompt(tokenizer, rendered)
+    sys.stdout.write(rendered.text + "\n")
+    sys.stdout.write(f"--- format: {fmt.name}  tokens: {len(encoded.input_ids)}\n")
+
+
+def _err(text: str, end: str = "\n") -> None:
+    sys.stderr.write(text + end)
+    sys.stderr.flush()
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,74 @@
+"""PEFT adapters on a loaded base model: load several, list them, switch without reloading.
+
+The base weights stay in memory once; PEFT keeps every adapter's small matrices beside
+them and `set_adapter` chooses which ones take part in the forward pass. "No adapter"
+is served by disabling the adapter layers, which gives the base model's exact outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+# An adapter directory may name the prompt format it was trained with (train/ writes it).
+ADAPTER_META_FILE = "bimedix_chat.json"
+
+
+def adapter_prompt_format(path: str | Path) -> str | None:
+    meta = Path(path) / ADAPTER_META_FILE
+    if meta.exists():
+        return json.loads(meta.read_text()).get("prompt_format")
+    return None
+
+
+def adapter_name(path: str | Path, taken: list[str]) -> str:
+    base = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(path).resolve().name) or "adapter"
+    name, index = base, 2
+    while name in taken:
+        name, index = f"{base}_{index}", index + 1
+    return name
+
+
+class AdapterSet:
+    """The model to generate with, plus the adapters it can switch between."""
+
+    def __init__(self, base_model):
+        self._base = base_model
+        self._peft = None
+        self.active: str | None = None
+
+    @property
+    def model(self):
+        return self._peft if self._peft is not None else self._base
+
+    def names(self) -> list[str]:
+        return list(self._peft.peft_config) if self._peft is not None else []
+
+    def load(self, path: str | Path, name: str | None = None) -> str:
+        """Load an adapter directory and make it active; returns its name."""
+        from peft import PeftModel
+
+        if not (Path(path) / "adapter_config.json").exists():
+            raise FileNotFoundError(f"{path} is not a PEFT adapter directory (no adapter_config.json)")
+        name = name or adapter_name(path, self.names())
+        if self._peft is None:
+            self._peft = PeftModel.from_pretrained(self._base, str(path), adapter_name=name)
+            self._peft.eval()
+        else:
+            self._peft.load_adapter(str(path), adapter_name=name)
+        self.activate(name)
+        return name
+
+    def activate(self, name: str | None) -> None:
+        """Switch to adapter `name`, or to the bare base model with None."""
+        if name is None:
+            if self._peft is not None:
+                self._peft.base_model.disable_adapter_layers()
+            self.active = None
+            return
+        if name not in self.names():
+            raise KeyError(f"no adapter named {name!r}; loaded: {', '.join(self.names()) or 'none'}")
+        self._peft.base_model.enable_adapter_layers()
+        self._peft.set_adapter(name)
+        self.active = name

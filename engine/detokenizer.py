@@ -1,0 +1,96 @@
+"""Incremental detokenizer: token ids in, text chunks out.
+
+Two promises to the reader of a stream:
+- never half a character: byte-level and byte-fallback vocabularies split one Arabic
+  letter or emoji over several tokens; until the bytes complete, the decoded text ends in
+  U+FFFD and nothing is emitted;
+- never a partial stop string: text that could be the start of a stop string (say "\\nUs"
+  of "\\nUser:") is held back until it either completes the stop string (then the reply
+  ends before it) or turns out to be ordinary text (then it is released).
+
+Decoding uses a sliding window (the approach of vLLM and TGI): each step decodes only the
+last few tokens, with some earlier tokens as context so SentencePiece leading spaces come
+out right, which keeps the cost per token constant however long the reply grows.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+REPLACEMENT_CHARACTER = "\ufffd"
+# Earlier tokens decoded alongside the new ones, so leading-space and merge effects show.
+CONTEXT_TOKENS = 5
+
+
+class IncrementalDetokenizer:
+    def __init__(self, tokenizer, stop_strings: Sequence[str] = (), skip_special_tokens: bool = True):
+        self._tokenizer = tokenizer
+        self._stop_strings = tuple(s for s in stop_strings if s)
+        self._skip_special = skip_special_tokens
+        self._ids: list[int] = []
+        self._prefix_offset = 0  # start of the context window
+        self._read_offset = 0  # tokens before this have been turned into text
+        self._held = ""  # decoded text withheld because it may start a stop string
+        self.stopped = False  # a stop string was found: the reply is complete
+        self.text = ""  # everything emitted so far
+
+    def push(self, token_id: int) -> str:
+        """Add one token; return the newly visible text (possibly empty)."""
+        if self.stopped:
+            return ""
+        self._ids.append(token_id)
+        delta = self._decode_delta()
+        return self._release(self._held + delta) if delta else ""
+
+    def finish(self) -> str:
+        """End of generation: text held back for a stop string that never came is real."""
+        if self.stopped:
+            return ""
+        tail = self._held
+        self._held = ""
+        # Incomplete bytes at the very end are dropped rather than shown as U+FFFD.
+        self.text += tail
+        return tail
+
+    def _decode(self, ids: list[int]) -> str:
+        return self._tokenizer.decode(
+            ids, skip_special_tokens=self._skip_special, clean_up_tokenization_spaces=False
+        )
+
+    def _decode_delta(self) -> str:
+        prefix = self._decode(self._ids[self._prefix_offset:self._read_offset])
+        full = self._decode(self._ids[self._prefix_offset:])
+        if len(full) <= len(prefix) or full.endswith(REPLACEMENT_CHARACTER):
+            return ""  # waiting for the rest of a multi-byte character
+        delta = full[len(prefix):]
+        self._read_offset = len(self._ids)
+        self._prefix_offset = max(0, self._read_offset - CONTEXT_TOKENS)
+        return delta
+
+    def _release(self, text: str) -> str:
+        cut = _first_stop(text, self._stop_strings)
+        if cut is not None:
+            self.stopped = True
+            self._held = ""
+            out = text[:cut]
+        else:
+            hold = _partial_stop_suffix(text, self._stop_strings)
+            out, self._held = text[: len(text) - hold], text[len(text) - hold:]
+        self.text += out
+        return out
+
+
+def _first_stop(text: str, stop_strings: tuple[str, ...]) -> int | None:
+    positions = [index for s in stop_strings if (index := text.find(s)) >= 0]
+    return min(positions) if positions else None
+
+
+def _partial_stop_suffix(text: str, stop_strings: tuple[str, ...]) -> int:
+    """Length of the longest end of `text` that is a proper prefix of a stop string."""
+    longest = 0
+    for stop in stop_strings:
+        for size in range(min(len(stop) - 1, len(text)), longest, -1):
+            if text.endswith(stop[:size]):
+                longest = size
+                break
+    return longest

@@ -1,0 +1,183 @@
+"""Generation in three layers (like mlx-lm):
+
+1. `generate_tokens`: a token iterator over `model.generate` running in a worker thread;
+2. `stream_reply`: text chunks through the incremental detokenizer (stop strings cut);
+3. `generate_reply`: the full text.
+
+Stop is real: closing the iterator (or setting the `stop_event`) makes `generate` return
+at its next step, and the worker thread is joined before the iterator finishes.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Iterator, Sequence
+
+import torch
+from transformers import StoppingCriteria, StoppingCriteriaList
+from transformers.generation.streamers import BaseStreamer
+
+from engine.detokenizer import IncrementalDetokenizer
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    temperature: float = field(default=0.7, metadata={"help": "sampling temperature; 0 = greedy"})
+    top_p: float = field(default=0.9, metadata={"help": "nucleus sampling: keep the smallest set of tokens with this much probability"})
+    max_new_tokens: int = field(default=512, metadata={"help": "longest reply, in tokens"})
+    repetition_penalty: float = field(default=1.1, metadata={"help": "> 1 discourages repeating earlier tokens"})
+    seed: int | None = field(default=None, metadata={"help": "fix the sampling seed for reproducible replies"})
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise ValueError("temperature must be >= 0")
+        if not 0 < self.top_p <= 1:
+            raise ValueError("top_p must be in (0, 1]")
+        if self.max_new_tokens < 1:
+            raise ValueError("max_new_tokens must be >= 1")
+        if self.repetition_penalty <= 0:
+            raise ValueError("repetition_penalty must be > 0")
+
+    def generate_kwargs(self) -> dict:
+        sampling = self.temperature > 0
+        kwargs = {"do_sample": sampling, "max_new_tokens": self.max_new_tokens,
+                  "repetition_penalty": self.repetition_penalty}
+        if sampling:
+            kwargs.update(temperature=self.temperature, top_p=self.top_p, top_k=0)
+        else:  # greedy: clear the checkpoint's sampling defaults so generate() does not warn
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        return kwargs
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of a streamed reply; the last one carries the finish reason."""
+
+    text: str
+    tokens: int  # tokens generated so far
+    finish_reason: str | None = None  # "stop" | "length" | "cancelled"
+
+
+class _QueueStreamer(BaseStreamer):
+    """Hands each new token id from the generate() thread to the consumer."""
+
+    def __init__(self) -> None:
+        self.tokens: queue.Queue = queue.Queue()
+        self._prompt_seen = False
+
+    def put(self, value) -> None:
+        if not self._prompt_seen:  # generate() first reports the prompt itself
+            self._prompt_seen = True
+            return
+        for token in value.reshape(-1).tolist():
+            self.tokens.put(token)
+
+    def end(self) -> None:
+        self.tokens.put(None)
+
+
+class _StopWhenSet(StoppingCriteria):
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def __call__(self, input_ids, scores, **kwargs):
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool,
+                          device=input_ids.device)
+
+
+def generate_tokens(
+    model,
+    input_ids: Sequence[int],
+    settings: GenerationSettings,
+    stop_token_ids: Sequence[int] = (),
+    stop_event: threading.Event | None = None,
+    model_inputs: dict | None = None,
+) -> Iterator[int]:
+    """Yield generated token ids as the model produces them."""
+    stop_event = stop_event or threading.Event()
+    streamer = _QueueStreamer()
+    ids = torch.tensor([list(input_ids)], dtype=torch.long, device=model.device)
+    kwargs = dict(
+        input_ids=ids, attention_mask=torch.ones_like(ids), streamer=streamer,
+        stopping_criteria=StoppingCriteriaList([_StopWhenSet(stop_event)]),
+        eos_token_id=list(stop_token_ids) or None, pad_token_id=_pad_id(model, stop_token_ids),
+        **settings.generate_kwargs(), **(model_inputs or {}),
+    )
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            if settings.seed is not None:
+                torch.manual_seed(settings.seed)
+            with torch.inference_mode():
+                model.generate(**kwargs)
+        except BaseException as error:  # re-raised in the consumer's thread
+            failure.append(error)
+            streamer.end()
+
+    worker = threading.Thread(target=work, name="bimedix-generate", daemon=True)
+    worker.start()
+    try:
+        while (token := streamer.tokens.get()) is not None:
+            yield token
+    finally:
+        stop_event.set()
+        worker.join()
+    if failure:
+        raise failure[0]
+
+
+def _pad_id(model, stop_token_ids: Sequence[int]) -> int | None:
+    pad = getattr(model.generation_config, "pad_token_id", None)
+    if pad is not None:
+        return pad
+    return stop_token_ids[0] if stop_token_ids else None
+
+
+def stream_reply(
+    model,
+    tokenizer,
+    input_ids: Sequence[int],
+    settings: GenerationSettings,
+    stop_strings: Sequence[str] = (),
+    stop_token_ids: Sequence[int] = (),
+    stop_event: threading.Event | None = None,
+    model_inputs: dict | None = None,
+) -> Iterator[Chunk]:
+    """Yield the reply as text chunks; the final chunk says why it ended."""
+    stop_event = stop_event or threading.Event()
+    detokenizer = IncrementalDetokenizer(tokenizer, stop_strings)
+    tokens = generate_tokens(model, input_ids, settings, stop_token_ids, stop_event, model_inputs)
+    count, hit_stop_token, cancelled = 0, False, False
+    try:
+        for token in tokens:
+            count += 1
+            if token in stop_token_ids:
+                hit_stop_token = True
+                break
+            text = detokenizer.push(token)
+            if text:
+                yield Chunk(text, count)
+            if detokenizer.stopped:
+                break
+        # Read before closing: closing the iterator sets the event itself.
+        cancelled = stop_event.is_set()
+    finally:
+        tokens.close()  # stops and joins the worker thread
+    if detokenizer.stopped or hit_stop_token:
+        reason = "stop"
+    elif cancelled and count < settings.max_new_tokens:
+        reason = "cancelled"
+    else:
+        reason = "length"
+    yield Chunk(detokenizer.finish(), count, reason)
+
+
+def generate_reply(*args, **kwargs) -> str:
+    """The whole reply as one string (same arguments as `stream_reply`)."""
+    return "".join(chunk.text for chunk in stream_reply(*args, **kwargs))

@@ -1,0 +1,109 @@
+"""Loading a model card: weights (16-bit or 4-bit), tokenizer, prompt format, adapters."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from engine.adapters import AdapterSet, adapter_prompt_format
+from engine.cards import ModelCard, resolve_card
+from engine.formats import PromptFormat, chat_template_format, get_format
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadedModel:
+    card: ModelCard
+    tokenizer: object
+    prompt_format: PromptFormat
+    adapters: AdapterSet
+    context_window: int
+    load_in_4bit: bool
+
+    @property
+    def model(self):
+        return self.adapters.model
+
+    @property
+    def stop_token_ids(self) -> tuple[int, ...]:
+        """EOS ids from the generation config plus every stop string that is one token."""
+        eos = self.adapters.model.generation_config.eos_token_id
+        ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        if self.tokenizer.eos_token_id is not None:
+            ids.add(self.tokenizer.eos_token_id)
+        for stop in self.prompt_format.stop_strings:
+            token = self.tokenizer.convert_tokens_to_ids(stop)
+            if token is not None and token != self.tokenizer.unk_token_id and stop in self.tokenizer.get_vocab():
+                ids.add(token)
+        return tuple(sorted(ids))
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def default_dtype(device: str) -> torch.dtype:
+    # CPUs without bf16 units run float32 much faster; GPUs run bf16.
+    return torch.bfloat16 if device.startswith("cuda") else torch.float32
+
+
+def weights_location(card: ModelCard) -> str:
+    if card.family == "preview":
+        from engine.preview import ensure_preview_checkpoint
+
+        return str(ensure_preview_checkpoint())
+    return card.weights
+
+
+def load_model(
+    card: ModelCard | str,
+    adapters: Sequence[str] = (),
+    load_in_4bit: bool | None = None,
+    device: str | None = None,
+    prompt_format: str | None = None,
+) -> LoadedModel:
+    """Load a card (or a card name / local path) with optional PEFT adapters."""
+    card = resolve_card(card, prompt_format) if isinstance(card, str) else card
+    if card.family == "llava":
+        raise NotImplementedError("multimodal (Llava) loading lands with the multimodal engine")
+    device = device or default_device()
+    quantize = card.load_in_4bit if load_in_4bit is None else load_in_4bit
+    location = weights_location(card)
+    tokenizer = load_tokenizer(location)
+    model = _load_weights(location, quantize, device)
+    model.eval()
+    adapter_set = AdapterSet(model)
+    for path in adapters:
+        adapter_set.load(path)
+    fmt_name = prompt_format or (adapter_prompt_format(adapters[-1]) if adapters else None) or card.prompt_format
+    fmt = chat_template_format(tokenizer) if fmt_name == "chat_template" else get_format(fmt_name)
+    window = getattr(model.config, "max_position_embeddings", None) or 4096
+    if card.context_window:
+        window = min(window, card.context_window)
+    return LoadedModel(card, tokenizer, fmt, adapter_set, window, quantize)
+
+
+def load_tokenizer(location: str):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(location)
+
+
+def _load_weights(location: str, quantize: bool, device: str):
+    from transformers import AutoModelForCausalLM
+
+    if quantize:
+        from engine.quantization import load_causal_lm_4bit
+
+        return load_causal_lm_4bit(location, device_map=device)
+    model = AutoModelForCausalLM.from_pretrained(location, dtype=default_dtype(device))
+    return model.to(device)
+
+
+def is_hub_id(weights: str) -> bool:
+    return not Path(weights).exists() and "/" in weights

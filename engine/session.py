@@ -1,0 +1,144 @@
+"""A multi-turn conversation with one loaded model: history, reply language, streaming.
+
+    session = ChatSession(loaded)
+    reply = session.send("عندي صداع منذ يومين")
+    for chunk in reply:            # text chunks as they are generated
+        print(chunk.text, end="")
+    reply.stop()                   # from any thread: ends generation at the next token
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+from engine.encoding import encode_prompt
+from engine.errors import UserFacingError, notice
+from engine.generation import Chunk, GenerationSettings, stream_reply
+from engine.history import fit_history
+from engine.language import reply_language
+from engine.loading import LoadedModel
+from engine.messages import Message
+
+MAX_MESSAGE_CHARS = 20_000  # far beyond any question; stops a pasted book before tokenizing
+
+# Said to the model in the reply language itself, which steers small models best.
+REPLY_INSTRUCTIONS = {
+    "ar": "أجب باللغة العربية.",
+    "en": "Answer in English.",
+}
+
+
+def system_prompt_for(base: str, language: str, hint: bool) -> str:
+    if not hint:
+        return base
+    return f"{base} {REPLY_INSTRUCTIONS[language]}".strip()
+
+
+@dataclass
+class Reply:
+    """One streamed assistant reply. Iterate for chunks; `stop()` cancels it."""
+
+    language: str
+    dropped_turns: int
+    prompt_tokens: int
+    _chunks: Iterator[Chunk] = field(repr=False)
+    _stop_event: threading.Event = field(repr=False)
+    text: str = ""
+    finish_reason: str | None = None
+
+    def __iter__(self) -> Iterator[Chunk]:
+        for chunk in self._chunks:
+            self.text += chunk.text
+            if chunk.finish_reason:
+                self.finish_reason = chunk.finish_reason
+            yield chunk
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+    def notices(self) -> list[str]:
+        """Things the person should know about this reply, in the reply language."""
+        if self.dropped_turns:
+            return [notice("history_trimmed", self.language, count=self.dropped_turns)]
+        return []
+
+
+class ChatSession:
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        language_policy: str = "auto",
+        settings: GenerationSettings | None = None,
+        system_prompt: str | None = None,
+    ):
+        self.loaded = loaded
+        self.language_policy = language_policy
+        self.settings = settings or GenerationSettings()
+        self.system_prompt = system_prompt if system_prompt is not None else loaded.prompt_format.default_system
+        self.messages: list[Message] = []
+        self.last_language: str | None = None
+        self._current: Iterator[Chunk] | None = None  # the reply being generated, if any
+
+    def clear(self) -> None:
+        self.messages.clear()
+        self.last_language = None
+
+    def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
+        return len(encode_prompt(self.loaded.tokenizer, self.loaded.prompt_format.render(messages)).input_ids)
+
+    def send(self, text: str, images: Sequence = ()) -> Reply:
+        """Add a user message and start the reply. Raises UserFacingError on bad input."""
+        language = reply_language(text, self.language_policy, previous=self.last_language)
+        self._validate(text, images, language)
+        self._ensure_idle()
+        user = Message("user", text.strip(), tuple(images))
+        system = system_prompt_for(self.system_prompt, language,
+                                   self.loaded.card.language_hint or self.language_policy != "auto")
+        history = [Message("system", system)] + self.messages + [user]
+        budget = self.loaded.context_window - self.settings.max_new_tokens
+        fitted = fit_history(history, self.count_prompt_tokens, budget)
+        encoded = encode_prompt(self.loaded.tokenizer, self.loaded.prompt_format.render(fitted.messages))
+        self.last_language = language
+        stop_event = threading.Event()
+        self._current = self._run(user, encoded.input_ids, stop_event)
+        return Reply(language, fitted.dropped_turns, fitted.prompt_tokens, self._current, stop_event)
+
+    def _ensure_idle(self) -> None:
+        """One reply at a time; a reply that was never started is simply discarded."""
+        if self._current is None:
+            return
+        state = inspect.getgeneratorstate(self._current)
+        if state in (inspect.GEN_RUNNING, inspect.GEN_SUSPENDED):
+            raise UserFacingError("generation_in_progress")
+        self._current.close()
+        self._current = None
+
+    def _validate(self, text: str, images: Sequence, language: str) -> None:
+        if not text or not text.strip():
+            raise UserFacingError("empty_message")
+        if len(text) > MAX_MESSAGE_CHARS:
+            raise UserFacingError("message_too_long", size=len(text), limit=MAX_MESSAGE_CHARS)
+        if images and not self.loaded.prompt_format.supports_images:
+            raise UserFacingError("images_not_supported")
+
+    def _run(self, user: Message, input_ids: list[int], stop_event: threading.Event) -> Iterator[Chunk]:
+        loaded = self.loaded
+        reply_text = ""
+        try:
+            for chunk in stream_reply(
+                loaded.model, loaded.tokenizer, input_ids, self.settings,
+                stop_strings=loaded.prompt_format.stop_strings,
+                stop_token_ids=loaded.stop_token_ids, stop_event=stop_event,
+            ):
+                reply_text += chunk.text
+                yield chunk
+        except UserFacingError:
+            raise
+        except Exception as error:  # keep the conversation usable; say what failed
+            raise UserFacingError("generation_failed", detail=type(error).__name__) from error
+        finally:
+            # Whatever was shown is kept: a stopped reply stays in the history as shown.
+            self.messages += [user, Message("assistant", reply_text.strip())]
