@@ -1,0 +1,1 @@
+"""Scoring and measuring: benchmarks, metrics, speed and memory."""

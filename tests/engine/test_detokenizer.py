@@ -1,0 +1,83 @@
+"""Incremental detokenizer on real tokenizers: no half characters, no partial stop strings."""
+
+import pytest
+
+from engine.detokenizer import IncrementalDetokenizer
+
+TEXTS = [
+    "The patient reports chest pain radiating to the left arm.",
+    "المريض يشكو من ألم في الصدر يمتد إلى الذراع الأيسر منذ ٣ أيام.",
+    "مُصابٌ بِالسُّكَّرِيِّ؟ HbA1c = 7.2% — take 500 mg twice daily 💊🩺",
+    "Line one\n- item ١\n- item 2\n```\ncode()\n```",
+]
+
+
+def tokenizers(preview, tiny_dirs):
+    from transformers import AutoTokenizer
+
+    return {"gemma-real": preview.tokenizer,
+            "llama-bytelevel": AutoTokenizer.from_pretrained(tiny_dirs("llama")),
+            "mixtral-sentencepiece": AutoTokenizer.from_pretrained(tiny_dirs("mixtral"))}
+
+
+@pytest.fixture(scope="module")
+def all_tokenizers(preview, tiny_dirs):
+    return tokenizers(preview, tiny_dirs)
+
+
+def stream(tokenizer, ids, stops=()):
+    detok = IncrementalDetokenizer(tokenizer, stops)
+    chunks = [detok.push(i) for i in ids]
+    chunks.append(detok.finish())
+    return detok, chunks
+
+
+@pytest.mark.parametrize("name", ["gemma-real", "llama-bytelevel", "mixtral-sentencepiece"])
+@pytest.mark.parametrize("text", TEXTS)
+def test_stream_equals_full_decode_and_never_half_a_character(all_tokenizers, name, text):
+    tokenizer = all_tokenizers[name]
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    _, chunks = stream(tokenizer, ids)
+    assert "".join(chunks) == tokenizer.decode(ids, skip_special_tokens=True)
+    assert all("\ufffd" not in chunk for chunk in chunks)
+
+
+def test_byte_level_arabic_waits_for_whole_characters(all_tokenizers):
+    tokenizer = all_tokenizers["llama-bytelevel"]
+    # An emoji is 4 UTF-8 bytes; with a tiny byte-level vocabulary it spans several tokens.
+    ids = tokenizer("🩺", add_special_tokens=False)["input_ids"]
+    assert len(ids) > 1
+    _, chunks = stream(tokenizer, ids)
+    assert [c for c in chunks if c] == ["🩺"]
+
+
+@pytest.mark.parametrize("name", ["gemma-real", "mixtral-sentencepiece"])
+def test_stop_string_cuts_the_reply_and_is_never_shown(all_tokenizers, name):
+    tokenizer = all_tokenizers[name]
+    stops = ("\nUser:", "\nAssistant:")
+    ids = tokenizer("Drink water.\nUser: thanks\nAssistant: ok", add_special_tokens=False)["input_ids"]
+    detok, chunks = stream(tokenizer, ids, stops)
+    assert detok.stopped
+    assert "".join(chunks) == "Drink water."
+    shown = ""
+    for chunk in chunks:
+        shown += chunk
+        # at no moment does the visible text end with the start of a stop string
+        assert not any(shown.endswith(s[:k]) for s in stops for k in range(1, len(s)))
+
+
+def test_held_text_is_released_when_it_is_not_a_stop_string(all_tokenizers):
+    tokenizer = all_tokenizers["gemma-real"]
+    text = "Use\nUsers often ask.\nUs"
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    detok, chunks = stream(tokenizer, ids, ("\nUser:",))
+    assert not detok.stopped
+    assert "".join(chunks) == text  # "\nUs" at the very end is released by finish()
+    assert chunks[-1].endswith("\nUs")
+
+
+def test_arabic_stop_string(all_tokenizers):
+    tokenizer = all_tokenizers["gemma-real"]
+    ids = tokenizer("اشرب الماء.\nالمستخدم: شكرا", add_special_tokens=False)["input_ids"]
+    detok, chunks = stream(tokenizer, ids, ("\nالمستخدم:",))
+    assert "".join(chunks) == "اشرب الماء."

@@ -1,0 +1,77 @@
+"""History fitting: oldest turns go first, system and newest user turn stay."""
+
+import pytest
+
+from engine.errors import UserFacingError
+from engine.formats import VICUNA
+from engine.history import fit_history, split_turns
+from engine.messages import assistant, system, user
+
+
+def words(messages):
+    return sum(len(m.content.split()) for m in messages)
+
+
+def conversation(turns):
+    messages = [system("sys")]
+    for index in range(turns):
+        messages += [user(f"question {index} " + "x " * 8), assistant(f"answer {index} " + "y " * 8)]
+    return messages + [user("newest question")]
+
+
+def test_everything_kept_when_it_fits():
+    messages = conversation(3)
+    fitted = fit_history(messages, words, budget=1000)
+    assert fitted.messages == tuple(messages)
+    assert fitted.dropped_turns == 0
+    assert fitted.prompt_tokens == words(messages)
+
+
+@pytest.mark.parametrize("budget", [3, 15, 25, 35, 45, 55, 65])
+def test_drops_oldest_whole_turns_only_as_many_as_needed(budget):
+    messages = conversation(6)
+    fitted = fit_history(messages, words, budget)
+    kept = fitted.messages
+    assert kept[0] == messages[0]  # the system prompt stays
+    assert kept[-1] == messages[-1]  # the newest user turn stays
+    assert words(kept) <= budget
+    assert kept[1:] == tuple(messages[1 + 2 * fitted.dropped_turns:])  # a suffix of whole turns
+    if fitted.dropped_turns:
+        # dropping one turn fewer would not fit: nothing was dropped needlessly
+        one_more = messages[:1] + messages[1 + 2 * (fitted.dropped_turns - 1):]
+        assert words(one_more) > budget
+    assert fitted.prompt_tokens == words(kept)
+
+
+def test_newest_turn_alone_too_long_is_a_clear_error():
+    messages = [system("sys"), user("a " * 50)]
+    with pytest.raises(UserFacingError) as caught:
+        fit_history(messages, words, budget=10)
+    assert caught.value.code == "prompt_too_long"
+    assert "51" in caught.value.message("en") and "10" in caught.value.message("ar")
+
+
+def test_uses_few_renders():
+    calls = []
+
+    def counting(messages):
+        calls.append(1)
+        return words(messages)
+
+    fit_history(conversation(200), counting, budget=60)
+    assert len(calls) <= 12  # binary search, not one render per turn
+
+
+def test_with_a_real_format_and_length_counter():
+    messages = conversation(5)
+    count = lambda ms: len(VICUNA.render(ms).text)  # noqa: E731
+    fitted = fit_history(messages, count, budget=count(messages) - 10)
+    assert fitted.dropped_turns == 1
+
+
+def test_split_turns_and_bad_input():
+    head, turns = split_turns(conversation(2))
+    assert [m.role for m in head] == ["system"]
+    assert [[m.role for m in t] for t in turns] == [["user", "assistant"]] * 2 + [["user"]]
+    with pytest.raises(ValueError):
+        fit_history([user("q"), assistant("a")], words, 10)
