@@ -1,99 +1,98 @@
-"""Rendered prompt → token ids, with control tokens recognised only in template text.
+"""Rendered prompt → token ids, with control tokens allowed only where the template put them.
 
-A tokenizer, given a whole prompt string, turns every special-token string into its
-control id wherever it occurs — including inside what a user typed. So we split the
-prompt at the special tokens of *trusted* segments only, emit those ids directly, and
-encode everything in between (user text included) with `split_special_tokens=True`.
-HF tokenizers themselves split at special tokens before running the model, so for
-prompts without injected markup the ids are the same as tokenizing the whole string.
+Tokenizers turn every special-token string into its control id wherever it occurs,
+including inside what a user typed. So we tokenize the prompt the tokenizer's own way
+(for a clean prompt the ids are exactly what the model saw in training, SentencePiece
+boundary quirks included) and then look for control ids whose characters overlap text a
+person wrote. Each such segment is re-encoded with `split_special_tokens=True`, which
+turns `<|eot_id|>`, `</s>` or `<image>` into ordinary text pieces, and spliced back.
+
+Token roles come from character offsets: each token takes the role of the segment that
+holds its last character, so " hello" starting in template whitespace is part of the
+reply. Trainers use these roles for loss masks.
 """
 
 from __future__ import annotations
 
-import re
+from bisect import bisect_right
 from dataclasses import dataclass
-from functools import lru_cache
 
 from engine.formats import RenderedPrompt
-
-
-def special_token_strings(tokenizer) -> tuple[str, ...]:
-    """Every string the tokenizer would turn into a control id (longest first)."""
-    specials = set(tokenizer.all_special_tokens)
-    for token in getattr(tokenizer, "added_tokens_decoder", {}).values():
-        if getattr(token, "special", False):
-            specials.add(str(token))
-    return tuple(sorted((s for s in specials if s), key=len, reverse=True))
-
-
-@lru_cache(maxsize=32)
-def _special_pattern(specials: tuple[str, ...]) -> re.Pattern | None:
-    if not specials:
-        return None
-    return re.compile("(" + "|".join(re.escape(s) for s in specials) + ")")
 
 
 @dataclass(frozen=True)
 class EncodedPrompt:
     input_ids: list[int]
-    # Per token: which role's words produced it ("template", "system", "user", "assistant").
-    roles: list[str]
+    roles: list[str]  # per token: "template", "system", "user" or "assistant"
+
+
+@dataclass(frozen=True)
+class _Span:
+    start: int
+    end: int
+    trusted: bool
+    role: str
+
+
+def special_token_strings(tokenizer) -> tuple[str, ...]:
+    """Every string the tokenizer would turn into a control id."""
+    specials = set(tokenizer.all_special_tokens)
+    for token in getattr(tokenizer, "added_tokens_decoder", {}).values():
+        if getattr(token, "special", False):
+            specials.add(str(token))
+    return tuple(sorted(s for s in specials if s))
+
+
+def special_token_ids(tokenizer) -> frozenset[int]:
+    return frozenset(tokenizer.convert_tokens_to_ids(s) for s in special_token_strings(tokenizer))
+
+
+def _spans(prompt: RenderedPrompt) -> list[_Span]:
+    spans, position = [], 0
+    for segment in prompt.segments:
+        spans.append(_Span(position, position + len(segment.text), segment.trusted, segment.role))
+        position += len(segment.text)
+    return spans
+
+
+def _encode(tokenizer, text: str, plain: bool) -> tuple[list[int], list[tuple[int, int]]]:
+    encoded = tokenizer(text, add_special_tokens=False, split_special_tokens=plain,
+                        return_offsets_mapping=True)
+    return list(encoded["input_ids"]), [tuple(o) for o in encoded["offset_mapping"]]
 
 
 def encode_prompt(tokenizer, prompt: RenderedPrompt) -> EncodedPrompt:
-    """Token ids for a rendered prompt; user-written markup stays plain text."""
-    specials = special_token_strings(tokenizer)
-    pattern = _special_pattern(specials)
-    vocab_ids = {s: tokenizer.convert_tokens_to_ids(s) for s in specials}
-    ids: list[int] = []
-    roles: list[str] = []
+    """Token ids for a rendered prompt; person-written markup stays plain text."""
+    text = prompt.text
+    spans = _spans(prompt)
+    ids, offsets = _encode(tokenizer, text, plain=False)
+    specials = special_token_ids(tokenizer)
+    # Right to left, so earlier token indices stay valid while splicing.
+    for span in reversed([s for s in spans if not s.trusted]):
+        if any(i in specials and a < span.end and b > span.start for i, (a, b) in zip(ids, offsets)):
+            ids, offsets = _reencode_plain(tokenizer, text, ids, offsets, span)
+    starts = [span.start for span in spans]
+    roles = [_role_at(spans, starts, max(end - 1, start)) for start, end in offsets]
     if prompt.add_bos and tokenizer.bos_token_id is not None:
-        ids.append(tokenizer.bos_token_id)
-        roles.append("template")
-    pending: list[tuple[str, str]] = []  # plain text runs between two control tokens
-
-    def flush() -> None:
-        piece_ids, piece_roles = _encode_runs(tokenizer, pending)
-        ids.extend(piece_ids)
-        roles.extend(piece_roles)
-        pending.clear()
-
-    for segment in prompt.segments:
-        parts = pattern.split(segment.text) if (segment.trusted and pattern) else [segment.text]
-        for index, part in enumerate(parts):
-            if index % 2 == 1:  # a control token written by the template
-                flush()
-                ids.append(vocab_ids[part])
-                roles.append(segment.role)
-            elif part:
-                pending.append((part, segment.role))
-    flush()
+        ids, roles = [tokenizer.bos_token_id] + ids, ["template"] + roles
     return EncodedPrompt(ids, roles)
 
 
-def _encode_runs(tokenizer, runs: list[tuple[str, str]]) -> tuple[list[int], list[str]]:
-    """Encode the text between two control tokens as one string.
+def _reencode_plain(tokenizer, text, ids, offsets, span: _Span):
+    """Replace the tokens covering `span` by a plain-text encoding of the same characters."""
+    hit = [k for k, (a, b) in enumerate(offsets) if a < span.end and b > span.start]
+    first, last = hit[0], hit[-1]
+    start = min(span.start, offsets[first][0])
+    end = max(span.end, offsets[last][1])
+    new_ids, new_offsets = _encode(tokenizer, text[start:end], plain=True)
+    new_offsets = [(a + start, b + start) for a, b in new_offsets]
+    return (ids[:first] + new_ids + ids[last + 1:], offsets[:first] + new_offsets + offsets[last + 1:])
 
-    Encoding each run on its own would change tokenization at run boundaries
-    ("USER: " + "hello" is not "USER: hello" for SentencePiece vocabularies), so runs
-    are joined and each token takes the role of the run holding its last character:
-    a token like " hello" that starts in template whitespace belongs to the reply.
-    """
-    if not runs:
-        return [], []
-    text = "".join(run for run, _ in runs)
-    encoded = tokenizer(
-        text, add_special_tokens=False, split_special_tokens=True, return_offsets_mapping=True
-    )
-    bounds, position = [], 0
-    for run, role in runs:
-        position += len(run)
-        bounds.append((position, role))
-    roles = []
-    for start, end in encoded["offset_mapping"]:
-        last = max(end - 1, start)
-        roles.append(next((role for limit, role in bounds if last < limit), bounds[-1][1]))
-    return list(encoded["input_ids"]), roles
+
+def _role_at(spans: list[_Span], starts: list[int], position: int) -> str:
+    if not spans:
+        return "template"
+    return spans[max(bisect_right(starts, position) - 1, 0)].role
 
 
 def count_tokens(tokenizer, prompt: RenderedPrompt) -> int:
