@@ -70,7 +70,7 @@ def encode_prompt(tokenizer, prompt: RenderedPrompt) -> EncodedPrompt:
     # Right to left, so earlier token indices stay valid while splicing.
     for span in reversed([s for s in spans if not s.trusted]):
         if any(i in specials and a < span.end and b > span.start for i, (a, b) in zip(ids, offsets)):
-            ids, offsets = _reencode_plain(tokenizer, text, ids, offsets, span)
+            ids, offsets = _reencode_plain(tokenizer, text, ids, offsets, span, specials)
     starts = [span.start for span in spans]
     roles = [_role_at(spans, starts, max(end - 1, start)) for start, end in offsets]
     if prompt.add_bos and tokenizer.bos_token_id is not None:
@@ -78,10 +78,16 @@ def encode_prompt(tokenizer, prompt: RenderedPrompt) -> EncodedPrompt:
     return EncodedPrompt(ids, roles)
 
 
-def _reencode_plain(tokenizer, text, ids, offsets, span: _Span):
+def _reencode_plain(tokenizer, text, ids, offsets, span: _Span, specials: frozenset[int]):
     """Replace the tokens covering `span` by a plain-text encoding of the same characters."""
     hit = [k for k, (a, b) in enumerate(offsets) if a < span.end and b > span.start]
     first, last = hit[0], hit[-1]
+    # Take in the plain-text neighbours too, so merges across the edge (" <" + "end")
+    # come out as a plain encoding of the whole stretch would make them.
+    if first > 0 and ids[first - 1] not in specials:
+        first -= 1
+    if last + 1 < len(ids) and ids[last + 1] not in specials:
+        last += 1
     start = min(span.start, offsets[first][0])
     end = max(span.end, offsets[last][1])
     new_ids, new_offsets = _encode(tokenizer, text[start:end], plain=True)
