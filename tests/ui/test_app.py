@@ -61,3 +61,14 @@ def test_empty_message_does_not_break_the_chat(app_url):
     assert history == []
     history, *_ = client.predict("hello", [], "auto", 0.0, 16, api_name="/respond")
     assert len(history) == 2
+
+
+def test_gpu_cards_fall_back_to_the_preview_on_a_cpu_machine(monkeypatch):
+    import torch
+
+    from app import load_with_fallback
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    loaded, reason = load_with_fallback("bimedix-bi", [], None)
+    assert loaded.card.name == "preview"
+    assert "needs a GPU" in reason
