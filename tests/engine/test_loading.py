@@ -104,3 +104,17 @@ def test_cards_cover_the_papers_models():
     assert CARDS["bimedix-bi"].prompt_format == "vicuna" and CARDS["bimedix-bi"].load_in_4bit
     assert CARDS["bimedix2-8b"].prompt_format == "llama3_llava" and CARDS["bimedix2-8b"].multimodal
     assert not CARDS["preview"].medical and "not a medical model" in CARDS["preview"].notice
+
+
+def test_mixtral_loads_in_4bit_through_the_engine_and_chats(tiny_dirs, tmp_path):
+    from engine.quantization import is_4bit_everywhere
+
+    directory = tiny_dirs("mixtral")
+    adapter = make_adapter(directory, tmp_path / "qlora", seed=4, targets=("q_proj", "v_proj"))
+    loaded = load_model(str(directory), adapters=[str(adapter)], load_in_4bit=True, prompt_format="vicuna")
+    assert loaded.load_in_4bit
+    assert is_4bit_everywhere(loaded.adapters.model, min_elements=64) == []
+    experts = [m for m in loaded.model.modules() if type(m).__name__ == "Experts4bit"]
+    assert len(experts) == 2  # one per layer
+    reply = ChatSession(loaded, settings=GREEDY).send("I have a fever")
+    assert sum(1 for _ in reply) >= 1
