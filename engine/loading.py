@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -103,7 +102,3 @@ def _load_weights(location: str, quantize: bool, device: str):
         return load_causal_lm_4bit(location, device_map=device)
     model = AutoModelForCausalLM.from_pretrained(location, dtype=default_dtype(device))
     return model.to(device)
-
-
-def is_hub_id(weights: str) -> bool:
-    return not Path(weights).exists() and "/" in weights

@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
-from engine.encoding import encode_prompt
+from engine.encoding import count_tokens, encode_prompt
 from engine.errors import UserFacingError, notice
 from engine.generation import Chunk, GenerationSettings, stream_reply
 from engine.history import fit_history
@@ -87,7 +87,7 @@ class ChatSession:
         self.last_language = None
 
     def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
-        return len(encode_prompt(self.loaded.tokenizer, self.loaded.prompt_format.render(messages)).input_ids)
+        return count_tokens(self.loaded.tokenizer, self.loaded.prompt_format.render(messages))
 
     def send(self, text: str, images: Sequence = ()) -> Reply:
         """Add a user message and start the reply. Raises UserFacingError on bad input."""
