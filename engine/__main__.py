@@ -36,7 +36,9 @@ def chat(
 ) -> None:
     """Multi-turn chat: one message per line on stdin, replies streamed to stdout.
 
-    Lines `/clear` (forget the conversation) and `/exit` are commands. Ctrl-C stops a reply.
+    Commands: `/clear` forgets the conversation, `/adapter` lists the loaded adapters,
+    `/adapter NAME` switches to one (`/adapter none`: the bare base model), `/exit` quits.
+    Ctrl-C stops a reply.
     """
     from engine.loading import load_model
     from engine.session import ChatSession
@@ -60,8 +62,23 @@ def chat(
         if text.strip() == "/clear":
             session.clear()
             continue
+        if text.strip().startswith("/adapter"):
+            _switch_adapter(loaded.adapters, text.strip().split()[1:])
+            continue
         if text.strip():
             _reply(session, text)
+
+
+def _switch_adapter(adapters, args: list[str]) -> None:
+    if args:
+        name = None if args[0] == "none" else args[0]
+        try:
+            adapters.activate(name)
+        except KeyError as error:
+            _err(str(error.args[0]))
+            return
+    active = adapters.active or "none"
+    _err(f"adapters: {', '.join(adapters.names()) or 'none loaded'}; active: {active}")
 
 
 def _reply(session, text: str) -> None:

@@ -49,3 +49,20 @@ def test_prompt_with_a_named_format(tmp_path):
     result = run("prompt", "--model", "preview", "--format", "vicuna", "--messages", str(messages))
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0].endswith("USER: hi ASSISTANT:")
+
+
+def test_chat_lists_and_switches_adapters(tiny_dirs, tmp_path):
+    from tests.engine.test_loading import make_adapter
+
+    directory = tiny_dirs("llama")
+    first = make_adapter(directory, tmp_path / "first", seed=1)
+    second = make_adapter(directory, tmp_path / "second", seed=2)
+    result = run("chat", "--model", str(directory), "--adapter", str(first), "--adapter", str(second),
+                 "--temperature", "0", "--max-new-tokens", "4",
+                 stdin="/adapter\n/adapter first\nhello\n/adapter none\n/adapter nope\n")
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("adapters:") or "nope" in line]
+    assert lines[0] == "adapters: first, second; active: second"
+    assert lines[1] == "adapters: first, second; active: first"
+    assert lines[2] == "adapters: first, second; active: none"
+    assert "no adapter named 'nope'" in lines[3]
