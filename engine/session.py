@@ -50,14 +50,27 @@ class Reply:
     finish_reason: str | None = None
 
     def __iter__(self) -> Iterator[Chunk]:
-        for chunk in self._chunks:
-            self.text += chunk.text
-            if chunk.finish_reason:
-                self.finish_reason = chunk.finish_reason
-            yield chunk
+        try:
+            for chunk in self._chunks:
+                self.text += chunk.text
+                if chunk.finish_reason:
+                    self.finish_reason = chunk.finish_reason
+                yield chunk
+        finally:
+            # A consumer that walks away (Stop in the UI, a closed tab) closes this
+            # iterator; closing the chain below ends generation and records the turn.
+            self.close()
 
     def stop(self) -> None:
+        """Ask generation to end at the next token (safe from any thread)."""
         self._stop_event.set()
+
+    def close(self) -> None:
+        """Stop now and wait for the worker; the reply so far stays in the history."""
+        self._stop_event.set()
+        self._chunks.close()
+        if self.finish_reason is None:
+            self.finish_reason = "cancelled"
 
     def notices(self) -> list[str]:
         """Things the person should know about this reply, in the reply language."""

@@ -71,7 +71,7 @@ def build_chat_app(loaded: LoadedModel, fallback_reason: str = "", max_concurren
             except UserFacingError as error:
                 gr.Warning(error.message(reply.language))
             finally:
-                reply.stop()  # a closed event (Stop, tab closed) ends generation at once
+                reply.close()  # Stop or a closed tab ends generation at once
             yield history, "", state
 
         def reset(state):

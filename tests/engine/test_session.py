@@ -122,3 +122,15 @@ def test_clear_forgets_everything(preview):
     drain(session.send("مرحبا"))
     session.clear()
     assert session.messages == [] and session.last_language is None
+
+
+def test_an_abandoned_reply_is_closed_and_the_session_stays_usable(preview):
+    session = ChatSession(preview, settings=GenerationSettings(temperature=0, max_new_tokens=300))
+    reply = session.send("Tell me everything about the kidneys.")
+    iterator = iter(reply)
+    next(iterator)
+    iterator.close()  # what a web framework does when the client goes away
+    assert not [t for t in threading.enumerate() if t.name == "bimedix-generate"]
+    assert reply.finish_reason == "cancelled"
+    assert session.messages[-1].content == reply.text.strip()
+    assert drain(session.send("hello")).finish_reason is not None
