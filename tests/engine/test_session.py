@@ -76,7 +76,7 @@ def test_user_typed_control_strings_do_not_end_the_turn(preview):
 
 def test_long_history_is_trimmed_and_reported(preview):
     small = dataclasses.replace(preview, context_window=GREEDY.max_new_tokens + 120)
-    session = ChatSession(small, settings=GREEDY)
+    session = ChatSession(small, settings=GREEDY, system_prompt="Be brief.")
     for index in range(6):
         reply = drain(session.send(f"Question number {index}: tell me about vitamin D and calcium."))
     assert reply.dropped_turns > 0
@@ -134,3 +134,14 @@ def test_an_abandoned_reply_is_closed_and_the_session_stays_usable(preview):
     assert reply.finish_reason == "cancelled"
     assert session.messages[-1].content == reply.text.strip()
     assert drain(session.send("hello")).finish_reason is not None
+
+
+def test_preview_answers_like_an_assistant_in_the_users_language(preview):
+    """The preview's example exchanges make a base model answer rather than play the user."""
+    session = ChatSession(preview, settings=GenerationSettings(temperature=0, max_new_tokens=30))
+    english = drain(session.send("What are the symptoms of diabetes?"))
+    arabic = drain(session.send("ما هي أعراض السكري؟"))
+    assert session.system_prompt.startswith("The following is a conversation")
+    assert not english.text.strip().startswith("I have")
+    arabic_letters = sum("\u0600" <= ch <= "\u06ff" for ch in arabic.text)
+    assert arabic_letters > len(arabic.text) / 2
