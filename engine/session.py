@@ -112,7 +112,8 @@ class ChatSession:
         user = Message("user", text.strip(), tuple(images))
         system = system_prompt_for(self.system_prompt, language,
                                    self.loaded.card.language_hint or self.language_policy != "auto")
-        history = [Message("system", system)] + self.messages + [user]
+        # An empty system prompt is left out rather than rendered as an empty header.
+        history = ([Message("system", system)] if system else []) + self.messages + [user]
         budget = self.loaded.context_window - self.settings.max_new_tokens
         fitted = fit_history(history, self.count_prompt_tokens, budget)
         encoded = encode_prompt(self.loaded.tokenizer, self.loaded.prompt_format.render(fitted.messages))

@@ -145,3 +145,15 @@ def test_preview_answers_like_an_assistant_in_the_users_language(preview):
     assert not english.text.strip().startswith("I have")
     arabic_letters = sum("\u0600" <= ch <= "\u06ff" for ch in arabic.text)
     assert arabic_letters > len(arabic.text) / 2
+
+
+def test_empty_system_prompt_is_left_out(tiny_dirs):
+    from engine.loading import load_model
+
+    loaded = load_model(str(tiny_dirs("llama")))  # its own chat template, no default system text
+    session = ChatSession(loaded, settings=GREEDY)
+    seen = []
+    original = session.count_prompt_tokens
+    session.count_prompt_tokens = lambda messages: seen.append(messages) or original(messages)
+    drain(session.send("hello"))
+    assert [m.role for m in seen[-1]] == ["user"]
