@@ -102,8 +102,12 @@ def local_card(path: Path, prompt_format: str | None = None) -> ModelCard:
     model_type = config.get("model_type", "")
     family: Family = "llava" if model_type == "llava" else "mixtral" if model_type == "mixtral" else "causal"
     if prompt_format is None:
-        prompt_format = "chat_template" if has_chat_template(path) else (
-            "llama3_llava" if family == "llava" else "transcript")
+        # A local Llava is most likely BiMediX2 or a fine-tune of it: its training format
+        # places image placeholders; a checkpoint's chat template cannot be trusted to.
+        if family == "llava":
+            prompt_format = "llama3_llava"
+        else:
+            prompt_format = "chat_template" if has_chat_template(path) else "transcript"
     return ModelCard(
         name=path.name, title=f"Local: {path.name}", family=family, weights=str(path),
         prompt_format=prompt_format, multimodal=family == "llava", medical=False,

@@ -11,6 +11,7 @@ import torch
 from engine.adapters import AdapterSet, adapter_prompt_format
 from engine.cards import ModelCard, resolve_card
 from engine.formats import PromptFormat, chat_template_format, get_format
+from engine.vision import VISION_MODULES, VisionInputs, vision_inputs_for
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,7 @@ class LoadedModel:
     adapters: AdapterSet
     context_window: int
     load_in_4bit: bool
+    vision: VisionInputs | None = None  # set for models that read images
 
     @property
     def model(self):
@@ -68,23 +70,31 @@ def load_model(
 ) -> LoadedModel:
     """Load a card (or a card name / local path) with optional PEFT adapters."""
     card = resolve_card(card, prompt_format) if isinstance(card, str) else card
-    if card.family == "llava":
-        raise NotImplementedError("multimodal (Llava) loading lands with the multimodal engine")
     device = device or default_device()
     quantize = card.load_in_4bit if load_in_4bit is None else load_in_4bit
     location = weights_location(card)
-    tokenizer = load_tokenizer(location)
-    model = _load_weights(location, quantize, device)
+    multimodal = card.family == "llava"
+    processor = load_processor(location) if multimodal else None
+    tokenizer = processor.tokenizer if processor is not None else load_tokenizer(location)
+    model = _load_weights(location, quantize, device, multimodal)
     model.eval()
     adapter_set = AdapterSet(model)
     for path in adapters:
         adapter_set.load(path)
     fmt_name = prompt_format or (adapter_prompt_format(adapters[-1]) if adapters else None) or card.prompt_format
     fmt = chat_template_format(tokenizer) if fmt_name == "chat_template" else get_format(fmt_name)
-    window = getattr(model.config, "max_position_embeddings", None) or 4096
+    config = model.config.get_text_config() if multimodal else model.config
+    window = getattr(config, "max_position_embeddings", None) or 4096
     if card.context_window:
         window = min(window, card.context_window)
-    return LoadedModel(card, tokenizer, fmt, adapter_set, window, quantize)
+    vision = vision_inputs_for(processor, model.config) if multimodal else None
+    return LoadedModel(card, tokenizer, fmt, adapter_set, window, quantize, vision)
+
+
+def load_processor(location: str):
+    from transformers import AutoProcessor
+
+    return AutoProcessor.from_pretrained(location)
 
 
 def load_tokenizer(location: str):
@@ -93,12 +103,15 @@ def load_tokenizer(location: str):
     return AutoTokenizer.from_pretrained(location)
 
 
-def _load_weights(location: str, quantize: bool, device: str):
-    from transformers import AutoModelForCausalLM
+def _load_weights(location: str, quantize: bool, device: str, multimodal: bool = False):
+    from transformers import AutoModelForCausalLM, LlavaForConditionalGeneration
 
+    model_class = LlavaForConditionalGeneration if multimodal else AutoModelForCausalLM
     if quantize:
-        from engine.quantization import load_causal_lm_4bit
+        from engine.quantization import build_bnb_config, load_causal_lm_4bit
 
-        return load_causal_lm_4bit(location, device_map=device)
-    model = AutoModelForCausalLM.from_pretrained(location, dtype=default_dtype(device))
+        config = build_bnb_config(keep_full_precision=VISION_MODULES if multimodal else ())
+        return load_causal_lm_4bit(location, model_class=model_class, quantization_config=config,
+                                   device_map=device)
+    model = model_class.from_pretrained(location, dtype=default_dtype(device))
     return model.to(device)

@@ -58,8 +58,12 @@ _SWAP_LOCK = threading.Lock()
 _CODE_CACHE: dict[tuple[str, str], torch.Tensor] = {}
 
 
-def build_bnb_config(compute_dtype: torch.dtype | None = None) -> BitsAndBytesConfig:
-    """The single shared 4-bit config: NF4, double quant, router and lm_head kept in full precision."""
+def build_bnb_config(compute_dtype: torch.dtype | None = None,
+                     keep_full_precision: tuple[str, ...] = ()) -> BitsAndBytesConfig:
+    """The single shared 4-bit config: NF4, double quant, router and lm_head kept in full precision.
+
+    `keep_full_precision` names more modules to leave unquantized (e.g. a vision tower).
+    """
     if compute_dtype is None:
         compute_dtype = _default_compute_dtype()
     return BitsAndBytesConfig(
@@ -67,7 +71,7 @@ def build_bnb_config(compute_dtype: torch.dtype | None = None) -> BitsAndBytesCo
         bnb_4bit_quant_type="nf4",
         bnb_4bit_use_double_quant=True,
         bnb_4bit_compute_dtype=compute_dtype,
-        llm_int8_skip_modules=list(KEEP_FULL_PRECISION),
+        llm_int8_skip_modules=list(KEEP_FULL_PRECISION) + list(keep_full_precision),
     )
 
 
@@ -333,18 +337,19 @@ def _moe_aware_bnb_loading() -> Iterator[None]:
             quantizer_auto.AUTO_QUANTIZER_MAPPING[_BNB_4BIT_KEY] = original
 
 
-def load_causal_lm_4bit(path_or_id: str, **from_pretrained_kwargs) -> nn.Module:
+def load_causal_lm_4bit(path_or_id: str, model_class=AutoModelForCausalLM, **from_pretrained_kwargs) -> nn.Module:
     """Load any causal LM in 4-bit with the shared config; fused MoE experts become 4-bit too.
 
     Experts are quantized while the checkpoint is read, one fused tensor at a time. Peak memory is
     the 4-bit model plus one fused projection in full precision about three times over (transformers
     materializes the per-expert checkpoint tensors, stacks them, then concatenates gate and up; for
     Mixtral-8x7B in bf16 that is ~5.6 GB on top of ~24.5 GB), never the 93 GB bf16 model.
-    A `quantization_config` in the kwargs overrides the shared one.
+    A `quantization_config` in the kwargs overrides the shared one; `model_class` loads other
+    architectures (e.g. LlavaForConditionalGeneration) the same way.
     """
     bnb_config = from_pretrained_kwargs.pop("quantization_config", None) or build_bnb_config()
     with _moe_aware_bnb_loading():
-        model = AutoModelForCausalLM.from_pretrained(
+        model = model_class.from_pretrained(
             path_or_id, quantization_config=bnb_config, **from_pretrained_kwargs)
     if not getattr(bnb_config, "load_in_4bit", False):
         return model  # an 8-bit or other config: nothing of ours to add

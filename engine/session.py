@@ -48,6 +48,7 @@ class Reply:
     _stop_event: threading.Event = field(repr=False)
     text: str = ""
     finish_reason: str | None = None
+    dropped_images: int = 0  # images a text-only model could not take
 
     def __iter__(self) -> Iterator[Chunk]:
         try:
@@ -74,9 +75,12 @@ class Reply:
 
     def notices(self) -> list[str]:
         """Things the person should know about this reply, in the reply language."""
+        notes = []
+        if self.dropped_images:
+            notes.append(notice("images_not_supported", self.language))
         if self.dropped_turns:
-            return [notice("history_trimmed", self.language, count=self.dropped_turns)]
-        return []
+            notes.append(notice("history_trimmed", self.language, count=self.dropped_turns))
+        return notes
 
 
 class ChatSession:
@@ -101,26 +105,44 @@ class ChatSession:
         self.messages.clear()
         self.last_language = None
 
+    @property
+    def reads_images(self) -> bool:
+        return self.loaded.vision is not None and self.loaded.prompt_format.supports_images
+
     def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
-        return count_tokens(self.loaded.tokenizer, self.loaded.prompt_format.render(messages))
+        rendered = self.loaded.prompt_format.render(messages)
+        per_image = self.loaded.vision.tokens_per_image - 1 if self.loaded.vision else 0
+        return count_tokens(self.loaded.tokenizer, rendered) + rendered.image_count * per_image
 
     def send(self, text: str, images: Sequence = ()) -> Reply:
         """Add a user message and start the reply. Raises UserFacingError on bad input."""
         language = reply_language(text, self.language_policy, previous=self.last_language)
         self._validate(text, images, language)
         self._ensure_idle()
-        user = Message("user", text.strip(), tuple(images))
+        # A text-only model answers the text and says it could not look at the image.
+        dropped_images = 0 if self.reads_images else len(images)
+        user = Message("user", text.strip(), tuple(images) if self.reads_images else ())
         system = system_prompt_for(self.system_prompt, language,
                                    self.loaded.card.language_hint or self.language_policy != "auto")
         # An empty system prompt is left out rather than rendered as an empty header.
         history = ([Message("system", system)] if system else []) + self.messages + [user]
         budget = self.loaded.context_window - self.settings.max_new_tokens
         fitted = fit_history(history, self.count_prompt_tokens, budget)
-        encoded = encode_prompt(self.loaded.tokenizer, self.loaded.prompt_format.render(fitted.messages))
+        input_ids, model_inputs = self._model_inputs(fitted.messages)
         self.last_language = language
         stop_event = threading.Event()
-        self._current = self._run(user, encoded.input_ids, stop_event)
-        return Reply(language, fitted.dropped_turns, fitted.prompt_tokens, self._current, stop_event)
+        self._current = self._run(user, input_ids, model_inputs, stop_event)
+        return Reply(language, fitted.dropped_turns, fitted.prompt_tokens, self._current, stop_event,
+                     dropped_images=dropped_images)
+
+    def _model_inputs(self, messages: Sequence[Message]) -> tuple[list[int], dict]:
+        """Token ids and, for image turns kept in the prompt, their pixels in prompt order."""
+        encoded = encode_prompt(self.loaded.tokenizer, self.loaded.prompt_format.render(messages))
+        vision = self.loaded.vision
+        if vision is None:
+            return encoded.input_ids, {}
+        pictures = [getattr(image, "image", image) for m in messages for image in m.images]
+        return vision.expand(encoded.input_ids), vision.model_inputs(pictures, self.loaded.model)
 
     def _ensure_idle(self) -> None:
         """One reply at a time; a reply that was never started is simply discarded."""
@@ -133,21 +155,20 @@ class ChatSession:
         self._current = None
 
     def _validate(self, text: str, images: Sequence, language: str) -> None:
-        if not text or not text.strip():
-            raise UserFacingError("empty_message")
+        if not (text and text.strip()) and not (images and self.reads_images):
+            raise UserFacingError("images_not_supported" if images else "empty_message")
         if len(text) > MAX_MESSAGE_CHARS:
             raise UserFacingError("message_too_long", size=len(text), limit=MAX_MESSAGE_CHARS)
-        if images and not self.loaded.prompt_format.supports_images:
-            raise UserFacingError("images_not_supported")
 
-    def _run(self, user: Message, input_ids: list[int], stop_event: threading.Event) -> Iterator[Chunk]:
+    def _run(self, user: Message, input_ids: list[int], model_inputs: dict,
+             stop_event: threading.Event) -> Iterator[Chunk]:
         loaded = self.loaded
         reply_text = ""
         try:
             for chunk in stream_reply(
                 loaded.model, loaded.tokenizer, input_ids, self.settings,
                 stop_strings=loaded.prompt_format.stop_strings,
-                stop_token_ids=loaded.stop_token_ids, stop_event=stop_event,
+                stop_token_ids=loaded.stop_token_ids, stop_event=stop_event, model_inputs=model_inputs,
             ):
                 reply_text += chunk.text
                 yield chunk

@@ -60,11 +60,15 @@ def test_bad_messages_get_a_clear_error_and_lose_nothing(preview, text, code):
     assert caught.value.message("ar") != caught.value.message("en")
 
 
-def test_images_on_a_text_model_are_refused_and_chat_goes_on(preview):
+def test_images_on_a_text_model_are_left_out_with_a_notice(preview):
     session = ChatSession(preview, settings=GREEDY)
+    reply = drain(session.send("ما هذا؟", images=("scan.png",)))
+    assert reply.dropped_images == 1
+    assert any("الصور" in line for line in reply.notices())  # said in the reply language
+    assert session.messages[0].images == ()  # the text was answered, the image not kept
     with pytest.raises(UserFacingError) as caught:
-        session.send("ما هذا؟", images=("scan.png",))
-    assert "الصور" in caught.value.message("ar")
+        session.send("", images=("scan.png",))  # an image alone: nothing this model can answer
+    assert caught.value.code == "images_not_supported"
     assert drain(session.send("hello")).finish_reason is not None
 
 

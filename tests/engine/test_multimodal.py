@@ -1,0 +1,152 @@
+"""Images at any turn on a tiny Llava (real CLIP image processor, hub -hf layout)."""
+
+import dataclasses
+
+import pytest
+import torch
+from PIL import Image
+
+from engine.generation import GenerationSettings
+from engine.loading import load_model
+from engine.session import ChatSession
+
+GREEDY = GenerationSettings(temperature=0, max_new_tokens=6, repetition_penalty=1.0)
+
+
+@pytest.fixture(scope="module")
+def llava(tiny_dirs):
+    return load_model(str(tiny_dirs("llava")))
+
+
+def picture(color):
+    return Image.new("RGB", (64, 48), color)
+
+
+def spy_inputs(session):
+    """Record what each send puts in front of the model."""
+    calls = []
+    original = session._model_inputs
+
+    def wrapped(messages):
+        ids, inputs = original(messages)
+        calls.append((messages, ids, inputs))
+        return ids, inputs
+
+    session._model_inputs = wrapped
+    return calls
+
+
+def drain(reply):
+    for _ in reply:
+        pass
+    return reply
+
+
+def image_tokens(llava, ids):
+    return sum(1 for i in ids if i == llava.vision.image_token_id)
+
+
+def test_local_llava_uses_bimedix2_format(llava):
+    assert llava.card.family == "llava" and llava.card.multimodal
+    assert llava.prompt_format.name == "llama3_llava" and llava.vision.tokens_per_image == 4
+
+
+@pytest.mark.parametrize("first,second", [("What is in this scan?", "Is it normal?"),
+                                          ("ماذا ترى في هذه الصورة؟", "هل هي طبيعية؟")])
+def test_image_in_the_first_turn_then_text(llava, first, second):
+    session = ChatSession(llava, settings=GREEDY)
+    calls = spy_inputs(session)
+    drain(session.send(first, images=[picture("red")]))
+    drain(session.send(second))
+    for messages, ids, inputs in calls:
+        assert image_tokens(llava, ids) == 4  # the image stays with its turn
+        assert inputs["pixel_values"].shape[0] == 1
+    assert session.messages[0].images and not session.messages[2].images
+
+
+def test_image_arrives_in_the_third_turn_and_a_second_image_later(llava):
+    session = ChatSession(llava, settings=GREEDY)
+    calls = spy_inputs(session)
+    drain(session.send("I have chest pain."))
+    drain(session.send("عندي أيضا سعال"))
+    drain(session.send("Here is my X-ray.", images=[picture("white")]))
+    drain(session.send("وهذه صورة أخرى", images=[picture("black")]))
+    counts = [image_tokens(llava, ids) for _, ids, _ in calls]
+    assert counts == [0, 0, 4, 8]
+    assert "pixel_values" not in calls[0][2]
+    pixels = calls[3][2]["pixel_values"]
+    assert pixels.shape[0] == 2
+    assert pixels[0].mean() > pixels[1].mean()  # white first, then black: prompt order
+    text = llava.tokenizer.decode(calls[3][1])
+    assert text.index("Here is my X-ray.") < text.rindex("وهذه صورة أخرى")
+
+
+def test_two_images_in_one_turn(llava):
+    session = ChatSession(llava, settings=GREEDY)
+    calls = spy_inputs(session)
+    reply = drain(session.send("Compare these two scans.", images=[picture("red"), picture("blue")]))
+    assert reply.finish_reason in ("stop", "length")
+    _, ids, inputs = calls[0]
+    assert image_tokens(llava, ids) == 8 and inputs["pixel_values"].shape[0] == 2
+
+
+def test_an_image_alone_is_a_valid_message(llava):
+    reply = drain(ChatSession(llava, settings=GREEDY).send("", images=[picture("green")]))
+    assert reply.finish_reason in ("stop", "length")
+
+
+def test_typed_image_placeholder_is_not_an_image(llava):
+    session = ChatSession(llava, settings=GREEDY)
+    calls = spy_inputs(session)
+    drain(session.send("<image> <image> what is this?"))
+    _, ids, inputs = calls[0]
+    assert image_tokens(llava, ids) == 0 and inputs == {}
+
+
+def test_history_fitting_drops_image_turns_whole(llava):
+    session = ChatSession(dataclasses.replace(llava, context_window=GREEDY.max_new_tokens + 140),
+                          settings=GREEDY, system_prompt="Be brief.")
+    calls = spy_inputs(session)
+    drain(session.send("First scan, please look.", images=[picture("red")]))
+    for index in range(8):
+        reply = drain(session.send(f"Follow-up question {index} about the chest scan."))
+    assert reply.dropped_turns > 0
+    messages, ids, inputs = calls[-1]
+    kept_images = sum(len(m.images) for m in messages)
+    assert image_tokens(llava, ids) == 4 * kept_images  # placeholder and pixels dropped together
+    assert inputs.get("pixel_values", torch.empty(0)).shape[0] == kept_images
+    assert kept_images == 0 and image_tokens(llava, calls[1][1]) == 4  # kept at first, then dropped
+
+
+def test_four_bit_llava_keeps_the_vision_tower_in_16_bit(tiny_dirs):
+    loaded = load_model(str(tiny_dirs("llava")), load_in_4bit=True)
+    four_bit = {n for n, m in loaded.model.named_modules() if type(m).__name__ == "Linear4bit"}
+    assert any("language_model" in n for n in four_bit)
+    assert not any("vision_tower" in n or "multi_modal_projector" in n for n in four_bit)
+    reply = drain(ChatSession(loaded, settings=GREEDY).send("look", images=[picture("red")]))
+    assert reply.finish_reason in ("stop", "length")
+
+
+def test_lora_adapter_on_the_language_model(tiny_dirs, tmp_path):
+    from peft import LoraConfig, get_peft_model
+    from transformers import LlavaForConditionalGeneration
+
+    directory = tiny_dirs("llava")
+    torch.manual_seed(0)
+    base = LlavaForConditionalGeneration.from_pretrained(directory)
+    config = LoraConfig(r=4, lora_alpha=32, init_lora_weights=False,
+                        target_modules=r".*language_model.*\.(q_proj|v_proj)")
+    get_peft_model(base, config).save_pretrained(tmp_path / "bimedix2-lora")
+    loaded = load_model(str(directory), adapters=[str(tmp_path / "bimedix2-lora")])
+    lora_layers = [n for n, _ in loaded.model.named_modules() if n.endswith("lora_A")]
+    assert lora_layers and all("language_model" in n for n in lora_layers)
+    session = ChatSession(loaded, settings=GREEDY)
+    calls = spy_inputs(session)
+    drain(session.send("describe", images=[picture("red")]))
+    with_adapter = calls[-1]
+    with torch.inference_mode():
+        ids = torch.tensor([with_adapter[1]])
+        adapted = loaded.model(input_ids=ids, **with_adapter[2]).logits[0, -1]
+        loaded.adapters.activate(None)
+        plain = loaded.model(input_ids=ids, **with_adapter[2]).logits[0, -1]
+    assert not torch.allclose(adapted, plain, atol=1e-4)
