@@ -52,4 +52,19 @@ def tokens_per_image(config) -> int:
 
 
 def vision_inputs_for(processor, config) -> VisionInputs:
+    protect_image_token(processor.tokenizer, config.image_token_id)
     return VisionInputs(processor.image_processor, config.image_token_id, tokens_per_image(config))
+
+
+def protect_image_token(tokenizer, image_token_id: int) -> None:
+    """Make sure the image placeholder is a *special* token.
+
+    Some checkpoints add `<image>` as an ordinary added token; tokenizers match those even
+    with `split_special_tokens=True`, so a user typing "<image>" would create a phantom
+    image. Marked special, it is recognised only where the prompt format puts it.
+    """
+    from transformers import AddedToken
+
+    token = tokenizer.added_tokens_decoder.get(image_token_id)
+    if token is not None and not token.special:
+        tokenizer.add_tokens([AddedToken(str(token), special=True, normalized=False)], special_tokens=True)

@@ -150,3 +150,25 @@ def test_lora_adapter_on_the_language_model(tiny_dirs, tmp_path):
         loaded.adapters.activate(None)
         plain = loaded.model(input_ids=ids, **with_adapter[2]).logits[0, -1]
     assert not torch.allclose(adapted, plain, atol=1e-4)
+
+
+def test_an_image_token_added_as_ordinary_text_is_protected(tiny_dirs, tmp_path):
+    import json
+    import shutil
+
+    directory = tmp_path / "llava-plain-image-token"
+    shutil.copytree(tiny_dirs("llava"), directory)
+    for name, key in (("tokenizer.json", "added_tokens"), ("tokenizer_config.json", "added_tokens_decoder")):
+        data = json.loads((directory / name).read_text())
+        entries = data[key] if isinstance(data[key], list) else data[key].values()
+        for entry in entries:
+            if entry["content"] == "<image>":
+                entry["special"] = False
+        (directory / name).write_text(json.dumps(data))
+    loaded = load_model(str(directory))
+    session = ChatSession(loaded, settings=GREEDY)
+    calls = spy_inputs(session)
+    drain(session.send("what is <image> here?"))
+    drain(session.send("and now", images=[picture("red")]))
+    assert image_tokens(loaded, calls[0][1]) == 0
+    assert image_tokens(loaded, calls[1][1]) == 4
