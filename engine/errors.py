@@ -39,6 +39,61 @@ MESSAGES = MappingProxyType({
         "en": "The model failed while replying ({detail}). Your message was kept; please try again.",
         "ar": "تعذّر على النموذج إكمال الرد ({detail}). تم الاحتفاظ برسالتك؛ يرجى المحاولة مرة أخرى.",
     },
+    "image_not_found": {
+        "en": "The image file could not be opened (it may have been moved, deleted or not fully "
+              "uploaded). Please attach it again.",
+        "ar": "تعذّر فتح ملف الصورة (ربما نُقل أو حُذف أو لم يكتمل رفعه). يرجى إرفاقه مرة أخرى.",
+    },
+    "image_empty": {
+        "en": "The image file is empty or has no pixels. Please check the export and attach the "
+              "image again.",
+        "ar": "ملف الصورة فارغ أو لا يحتوي على أي بكسلات. يرجى التحقق من عملية التصدير ثم إرفاق "
+              "الصورة مرة أخرى.",
+    },
+    "image_not_an_image": {
+        "en": "This file is not an image (it may be a PDF, a document or a text file). Please "
+              "attach the image itself as {accepted}; if it is inside a PDF or a report, export "
+              "the image or take a screenshot of it first.",
+        "ar": "هذا الملف ليس صورة (ربما يكون ملف PDF أو مستندًا أو ملفًا نصيًا). يرجى إرفاق الصورة "
+              "نفسها بإحدى الصيغ التالية: {accepted}؛ وإذا كانت الصورة داخل ملف PDF أو تقرير "
+              "فصدّرها أو التقط لقطة شاشة لها أولًا.",
+    },
+    "image_unsupported_type": {
+        "en": "{found} images are not supported. Please convert the image to one of {accepted} "
+              "(PNG or JPEG work from any viewer) and attach it again.",
+        "ar": "صور {found} غير مدعومة. يرجى تحويل الصورة إلى إحدى الصيغ التالية: {accepted} "
+              "(يمكن لأي برنامج عرض التصدير بصيغة PNG أو JPEG) ثم إرفاقها مرة أخرى.",
+    },
+    "image_corrupt": {
+        "en": "The {kind} file is damaged or incomplete and could not be read. Please attach it "
+              "again, or re-export it from the viewer or PACS as PNG, JPEG or uncompressed DICOM.",
+        "ar": "ملف {kind} تالف أو غير مكتمل وتعذّرت قراءته. يرجى إرفاقه مرة أخرى، أو إعادة تصديره "
+              "من برنامج العرض أو نظام PACS بصيغة PNG أو JPEG أو DICOM غير مضغوط.",
+    },
+    "image_too_large": {
+        "en": "The image is too large to process safely: the limits are {limit_mb} MB per file "
+              "and {limit_megapixels} million pixels per image. Please export a smaller copy "
+              "(for example PNG or JPEG at a lower resolution, or a single frame or slice) and "
+              "attach it.",
+        "ar": "الصورة أكبر من أن تُعالَج بأمان: الحد الأقصى {limit_mb} ميغابايت للملف و"
+              "{limit_megapixels} مليون بكسل للصورة. يرجى تصدير نسخة أصغر (مثل PNG أو JPEG بدقة "
+              "أقل، أو إطار أو مقطع واحد فقط) ثم إرفاقها.",
+    },
+    "dicom_unsupported_transfer_syntax": {
+        "en": "This DICOM file is compressed as {syntax}, which cannot be decoded here. Please "
+              "export it from the PACS or viewer as uncompressed DICOM (Explicit VR Little "
+              "Endian), or as PNG or JPEG, and attach it again.",
+        "ar": "ملف DICOM هذا مضغوط بصيغة {syntax} التي يتعذّر فك ترميزها هنا. يرجى تصديره من "
+              "نظام PACS أو برنامج العرض كملف DICOM غير مضغوط (Explicit VR Little Endian) أو "
+              "بصيغة PNG أو JPEG، ثم إرفاقه مرة أخرى.",
+    },
+    "dicom_no_pixels": {
+        "en": "This DICOM file contains no image (it may be a report, a structured report or a "
+              "presentation state). Please attach the DICOM image itself, or export the image as "
+              "PNG or JPEG.",
+        "ar": "ملف DICOM هذا لا يحتوي على صورة (قد يكون تقريرًا أو تقريرًا منظّمًا أو حالة عرض). "
+              "يرجى إرفاق صورة DICOM نفسها، أو تصدير الصورة بصيغة PNG أو JPEG.",
+    },
 })
 
 
