@@ -33,10 +33,12 @@ def chat(
     max_new_tokens: Annotated[int, typer.Option(help="longest reply, in tokens")] = 512,
     repetition_penalty: Annotated[float, typer.Option(help="> 1 discourages repetition")] = 1.1,
     seed: Annotated[Optional[int], typer.Option(help="sampling seed for reproducible replies")] = None,
+    image: Annotated[Optional[list[Path]], typer.Option(help="image or DICOM file attached to the first message (repeatable)")] = None,
 ) -> None:
     """Multi-turn chat: one message per line on stdin, replies streamed to stdout.
 
-    Commands: `/clear` forgets the conversation, `/adapter` lists the loaded adapters,
+    Commands: `/image PATH` attaches an image (PNG, JPEG, WebP, TIFF, DICOM) to the next
+    message, `/clear` forgets the conversation, `/adapter` lists the loaded adapters,
     `/adapter NAME` switches to one (`/adapter none`: the bare base model), `/exit` quits.
     Ctrl-C stops a reply.
     """
@@ -50,6 +52,7 @@ def chat(
     session = ChatSession(loaded, lang, settings)
     _err(f"[{loaded.card.title}] {loaded.card.notice}".strip())
     interactive = sys.stdin.isatty()
+    pending: list = [img for img in map(_read_image, image or []) if img is not None]
     while True:
         if interactive:
             _err("> ", end="")
@@ -65,8 +68,13 @@ def chat(
         if text.strip().startswith("/adapter"):
             _switch_adapter(loaded.adapters, text.strip().split()[1:])
             continue
+        if text.strip().startswith("/image "):
+            attached = _read_image(Path(text.strip()[len("/image "):].strip()))
+            pending += [attached] if attached is not None else []
+            continue
         if text.strip():
-            _reply(session, text)
+            _reply(session, text, pending)
+            pending = []
 
 
 def _switch_adapter(adapters, args: list[str]) -> None:
@@ -81,9 +89,22 @@ def _switch_adapter(adapters, args: list[str]) -> None:
     _err(f"adapters: {', '.join(adapters.names()) or 'none loaded'}; active: {active}")
 
 
-def _reply(session, text: str) -> None:
+def _read_image(path: Path):
+    """The image, or None after saying why it cannot be used (the chat goes on)."""
+    from engine.images import load_image
+
     try:
-        reply = session.send(text)
+        image = load_image(path)
+    except UserFacingError as error:
+        _err(f"{path.name}: {error.message('en')} / {error.message('ar')}")
+        return None
+    _err(f"(attached: {image})")
+    return image
+
+
+def _reply(session, text: str, images=()) -> None:
+    try:
+        reply = session.send(text, images)
     except UserFacingError as error:
         _err(error.message(reply_language(text, session.language_policy, session.last_language)))
         return

@@ -66,3 +66,31 @@ def test_chat_lists_and_switches_adapters(tiny_dirs, tmp_path):
     assert lines[1] == "adapters: first, second; active: first"
     assert lines[2] == "adapters: first, second; active: none"
     assert "no adapter named 'nope'" in lines[3]
+
+
+def test_chat_attaches_images_to_the_next_turn(tiny_dirs, tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (40, 40), "red").save(tmp_path / "red.png")
+    Image.new("RGB", (40, 40), "blue").save(tmp_path / "blue.jpg")
+    (tmp_path / "notes.png").write_text("not an image")
+    result = run("chat", "--model", str(tiny_dirs("llava")), "--image", str(tmp_path / "red.png"),
+                 "--temperature", "0", "--max-new-tokens", "3",
+                 stdin=f"what is this?\n/image {tmp_path / 'notes.png'}\n/image {tmp_path / 'blue.jpg'}\n"
+                       "وهذه؟\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("(attached: ") == 2
+    rejection = next(line for line in result.stderr.splitlines() if line.startswith("notes.png:"))
+    assert "not an image" in rejection and "ليس صورة" in rejection
+    assert len(result.stdout.splitlines()) == 2
+
+
+def test_text_model_given_an_image_says_so_and_answers(tmp_path, preview):
+    from PIL import Image
+
+    Image.new("RGB", (40, 40), "red").save(tmp_path / "red.png")
+    result = run("chat", "--model", "preview", "--image", str(tmp_path / "red.png"),
+                 "--temperature", "0", "--max-new-tokens", "3", stdin="ما هذا؟\n")
+    assert result.returncode == 0, result.stderr
+    assert "لا يستطيع قراءة الصور" in result.stderr
+    assert len(result.stdout.splitlines()) == 1
