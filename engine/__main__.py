@@ -126,7 +126,7 @@ def _reply(session, text: str, images=()) -> None:
 
 @app.command()
 def prompt(
-    messages: Annotated[Path, typer.Option(help="JSON file: a list of {role, content} messages, or {\"messages\": [...]}")],
+    messages: Annotated[Path, typer.Option(help="JSON file: a list of {role, content[, images]} messages, or {\"messages\": [...]}")],
     model: ModelOption = "preview",
     prompt_format: FormatOption = None,
 ) -> None:
@@ -142,9 +142,18 @@ def prompt(
     tokenizer = load_tokenizer(weights_location(card))
     fmt = chat_template_format(tokenizer) if card.prompt_format == "chat_template" else get_format(card.prompt_format)
     rendered = fmt.render(conversation)
-    encoded = encode_prompt(tokenizer, rendered)
+    tokens = len(encode_prompt(tokenizer, rendered).input_ids)
+    images = ""
+    if rendered.image_count:
+        from transformers import AutoConfig
+
+        from engine.vision import tokens_per_image
+
+        per_image = tokens_per_image(AutoConfig.from_pretrained(weights_location(card)))
+        tokens += rendered.image_count * (per_image - 1)  # each placeholder expands to the features
+        images = f"  images: {rendered.image_count} x {per_image} tokens"
     sys.stdout.write(rendered.text + "\n")
-    sys.stdout.write(f"--- format: {fmt.name}  tokens: {len(encoded.input_ids)}\n")
+    sys.stdout.write(f"--- format: {fmt.name}  tokens: {tokens}{images}\n")
 
 
 def _err(text: str, end: str = "\n") -> None:

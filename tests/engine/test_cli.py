@@ -94,3 +94,12 @@ def test_text_model_given_an_image_says_so_and_answers(tmp_path, preview):
     assert result.returncode == 0, result.stderr
     assert "لا يستطيع قراءة الصور" in result.stderr
     assert len(result.stdout.splitlines()) == 1
+
+
+def test_prompt_counts_image_tokens(tiny_dirs, tmp_path):
+    messages = tmp_path / "m.json"
+    messages.write_text(json.dumps([{"role": "user", "content": "ما هذا؟", "images": ["a.png", "b.png"]}]))
+    result = run("prompt", "--model", str(tiny_dirs("llava")), "--messages", str(messages))
+    assert result.returncode == 0, result.stderr
+    assert "<image>\n<image>\nما هذا؟" in result.stdout
+    assert "images: 2 x 4 tokens" in result.stdout
