@@ -31,6 +31,15 @@ REPLY_INSTRUCTIONS = {
 }
 
 
+def _as_image(image):
+    """Files (paths or bytes) go through image intake: type, size and decoding are checked."""
+    from PIL import Image
+
+    from engine.images import MedicalImage, load_image
+
+    return image if isinstance(image, (MedicalImage, Image.Image)) else load_image(image)
+
+
 def system_prompt_for(base: str, language: str, hint: bool) -> str:
     if not hint:
         return base
@@ -121,7 +130,8 @@ class ChatSession:
         self._ensure_idle()
         # A text-only model answers the text and says it could not look at the image.
         dropped_images = 0 if self.reads_images else len(images)
-        user = Message("user", text.strip(), tuple(images) if self.reads_images else ())
+        images = tuple(map(_as_image, images)) if self.reads_images else ()
+        user = Message("user", text.strip(), images)
         system = system_prompt_for(self.system_prompt, language,
                                    self.loaded.card.language_hint or self.language_policy != "auto")
         # An empty system prompt is left out rather than rendered as an empty header.

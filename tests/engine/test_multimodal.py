@@ -172,3 +172,17 @@ def test_an_image_token_added_as_ordinary_text_is_protected(tiny_dirs, tmp_path)
     drain(session.send("and now", images=[picture("red")]))
     assert image_tokens(loaded, calls[0][1]) == 0
     assert image_tokens(loaded, calls[1][1]) == 4
+
+
+def test_image_files_go_through_intake(llava, tmp_path):
+    from engine.errors import UserFacingError
+
+    picture("red").save(tmp_path / "scan.png")
+    (tmp_path / "report.png").write_bytes(b"%PDF-1.7 not an image")
+    session = ChatSession(llava, settings=GREEDY)
+    drain(session.send("look at this", images=[tmp_path / "scan.png"]))
+    assert session.messages[0].images[0].kind == "png"
+    with pytest.raises(UserFacingError) as caught:
+        session.send("وهذا؟", images=[tmp_path / "report.png"])
+    assert caught.value.code == "image_not_an_image"
+    assert len(session.messages) == 2  # the bad file lost nothing
