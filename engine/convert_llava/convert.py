@@ -37,8 +37,6 @@ def convert_llava_llama(
     checkpoint does not contain the tower, and for the tower's config otherwise (unless it is a
     known tower). ``dtype``: bfloat16, float16 or float32; default: the source config's dtype.
     """
-    from transformers import GenerationConfig
-
     src, dst = Path(src), Path(dst)
     if dst.resolve() == src.resolve():
         raise ConversionError("the output directory must differ from the source")
@@ -78,6 +76,15 @@ def convert_llava_llama(
             f"the image processor crops to {crop} but the vision tower takes {vision_config.image_size}px images"
         )
 
+    _write_outputs(src, dst, config, text_config, tensors, plan, processor_config, max_shard_size)
+    _check_written_tokenizer(dst, plan.image_token_id)
+    return dst
+
+def _write_outputs(src, dst, config, text_config, tensors, plan, processor_config, max_shard_size) -> None:
+    """Write the converted checkpoint: config, weights, tokenizer and processor files."""
+    from transformers import GenerationConfig
+
+    vision_config = config.vision_config
     dst.mkdir(parents=True, exist_ok=True)
     _clear_outputs(dst)
     config.save_pretrained(dst)
@@ -99,5 +106,3 @@ def convert_llava_llama(
     })
     if plan.chat_template is not None:
         _write_json(dst / "chat_template.json", {"chat_template": plan.chat_template})
-    _check_written_tokenizer(dst, plan.image_token_id)
-    return dst
