@@ -111,7 +111,9 @@ def _load_weights(location: str, quantize: bool, device: str, multimodal: bool =
         from engine.quantization import build_bnb_config, load_causal_lm_4bit
 
         config = build_bnb_config(keep_full_precision=VISION_MODULES if multimodal else ())
+        # Modules left unquantized (vision tower, projector, norms) load in the device's dtype:
+        # bf16 on GPUs, float32 on CPUs.
         return load_causal_lm_4bit(location, model_class=model_class, quantization_config=config,
-                                   device_map=device)
+                                   device_map=device, dtype=default_dtype(device))
     model = model_class.from_pretrained(location, dtype=default_dtype(device))
     return model.to(device)
