@@ -43,14 +43,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--load-in-4bit", action="store_true", default=None, help="quantize to 4-bit nf4")
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    parser.add_argument("--max-concurrency", type=int, default=1,
+                        help="replies generated at once on the loaded model (default 1; keep 1 with "
+                             "several adapters: each reply switches the shared model to its session's adapter)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
+    from ui.assets import launch_options
     from ui.chat import build_chat_app
 
     loaded, fallback_reason = load_with_fallback(args.model, args.adapter, args.load_in_4bit)
-    demo = build_chat_app(loaded, fallback_reason)
-    demo.queue(default_concurrency_limit=1).launch(server_name=args.host, server_port=args.port)
+    demo = build_chat_app(loaded, fallback_reason, max_concurrency=args.max_concurrency)
+    # Replies are limited per model by their own concurrency group; this covers the light
+    # events (relabelling, export, clear).
+    demo.queue(default_concurrency_limit=8)
+    demo.launch(server_name=args.host, server_port=args.port, **launch_options())
 
 
 if __name__ == "__main__":

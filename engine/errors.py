@@ -35,6 +35,10 @@ MESSAGES = MappingProxyType({
         "en": "A reply is still being written. Wait for it or press Stop.",
         "ar": "ما زال الرد قيد الكتابة. انتظر حتى يكتمل أو اضغط إيقاف.",
     },
+    "nothing_to_regenerate": {
+        "en": "There is no reply to regenerate yet. Send a message first.",
+        "ar": "لا يوجد رد لإعادة توليده بعد. أرسل رسالة أولًا.",
+    },
     "generation_failed": {
         "en": "The model failed while replying ({detail}). Your message was kept; please try again.",
         "ar": "تعذّر على النموذج إكمال الرد ({detail}). تم الاحتفاظ برسالتك؛ يرجى المحاولة مرة أخرى.",

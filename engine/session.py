@@ -5,6 +5,7 @@
     for chunk in reply:            # text chunks as they are generated
         print(chunk.text, end="")
     reply.stop()                   # from any thread: ends generation at the next token
+    reply = session.regenerate()   # drop the last reply and answer the last message again
 """
 
 from __future__ import annotations
@@ -144,6 +145,22 @@ class ChatSession:
         self._current = self._run(user, input_ids, model_inputs, stop_event)
         return Reply(language, fitted.dropped_turns, fitted.prompt_tokens, self._current, stop_event,
                      dropped_images=dropped_images)
+
+    def regenerate(self) -> Reply:
+        """Drop the last exchange and answer its user message again (text and images).
+
+        The dropped exchange comes back unchanged if the new reply cannot start.
+        """
+        self._ensure_idle()
+        if len(self.messages) < 2 or self.messages[-1].role != "assistant":
+            raise UserFacingError("nothing_to_regenerate")
+        exchange = self.messages[-2:]
+        del self.messages[-2:]
+        try:
+            return self.send(exchange[0].content, exchange[0].images)
+        except Exception:
+            self.messages += exchange
+            raise
 
     def _model_inputs(self, messages: Sequence[Message]) -> tuple[list[int], dict]:
         """Token ids and, for image turns kept in the prompt, their pixels in prompt order."""

@@ -1,90 +1,188 @@
-"""The chat screen: a streaming multi-turn chat on one loaded model.
+"""The chat screen: a streaming, bilingual multi-turn chat on one loaded model.
 
-Each browser tab gets its own ChatSession (gr.State), so one user's conversation never
-shows in another's window; the loaded weights are shared.
+Each browser tab gets its own Conversation (gr.State), so one user's conversation never
+shows in another's window; the loaded weights are shared, and the queue lets at most
+`max_concurrency` replies run on them at once.
+
+Layout direction: the interface language selector relabels every component from
+ui/strings.py and sets `dir`/`lang` on the app container, so the whole layout mirrors
+for Arabic. Message direction is separate: each message carries its own (ui/bidi.py).
 """
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import gradio as gr
 
-from engine.errors import UserFacingError
-from engine.generation import GenerationSettings
-from engine.language import reply_language
 from engine.loading import LoadedModel
-from engine.session import ChatSession
+from ui.assets import example_messages, register_static_paths
+from ui.conversation import NO_ADAPTER
+from ui.handlers import ChatHandlers
+from ui.strings import UI_LANGUAGE_CHOICES, UI_LANGUAGE_LABEL, UI_LANGUAGES, reply_language_choices, text
 
-DISCLAIMER = (
-    "Research demo: not a medical device and not medical advice. Consult a qualified clinician. "
-    "Conversations stay in your browser and are not stored on the server.  \n"
-    "عرض بحثي: ليس جهازًا طبيًا ولا يقدّم نصيحة طبية. استشر طبيبًا مختصًا. "
-    "تبقى المحادثات في متصفحك ولا تُحفظ على الخادم."
-)
-LANGUAGE_CHOICES = [("auto", "auto"), ("العربية", "ar"), ("English", "en")]
+FILE_TYPES = [".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".dcm"]
+# Uploaded images and exports sit in Gradio's cache: checked every 30 minutes, deleted after an hour.
+DELETE_CACHE = (1800, 3600)
+
+# Runs in the browser after a language switch: the container's direction mirrors the layout.
+APPLY_DIRECTION_JS = """
+(lang) => {
+    const root = document.querySelector('.gradio-container') || document.documentElement;
+    const rtl = lang === 'ar';
+    root.setAttribute('dir', rtl ? 'rtl' : 'ltr');
+    root.setAttribute('lang', rtl ? 'ar' : 'en');
+    root.classList.toggle('bmx-rtl', rtl);
+    return [];
+}
+"""
 
 
-def model_banner(loaded: LoadedModel, fallback_reason: str = "") -> str:
+def model_card(loaded: LoadedModel, lang: str, fallback_reason: str = "") -> str:
+    """The loaded model's card: title, description, notice (cards are written in English)."""
     card = loaded.card
-    lines = [f"**{card.title}** — {card.description}"]
+    lines = [f"### {text('model_heading', lang)}", f"**{card.title}**  ", card.description]
     if card.notice:
-        lines.append(f"⚠️ {card.notice}")
+        lines.append(f"\n⚠️ {card.notice}")
+    if not card.medical and (lang != "en" or not card.notice):  # the English notice says it already
+        lines.append(f"\n⚠️ {text('not_medical', lang)}")
     if fallback_reason:
-        lines.append(f"ℹ️ {fallback_reason}")
-    return "  \n".join(lines)
+        lines.append(f"\nℹ️ {fallback_reason}")
+    return "\n".join(lines)
+
+
+def preferred_language(request: gr.Request) -> str:
+    """Arabic when the browser asks for Arabic first, else English."""
+    accept = (request.headers.get("accept-language", "") if request else "").strip().lower()
+    return "ar" if accept.startswith("ar") else "en"
 
 
 def build_chat_app(loaded: LoadedModel, fallback_reason: str = "", max_concurrency: int = 1) -> gr.Blocks:
-    with gr.Blocks(title="BiMediX Chat") as demo:
-        gr.Markdown("# BiMediX Chat")
-        gr.Markdown(model_banner(loaded, fallback_reason), elem_id="model-card")
-        session = gr.State(None)
-        chatbot = gr.Chatbot(label="Conversation", height=480, elem_id="chatbot")
-        with gr.Row():
-            message = gr.Textbox(placeholder="Type a message / اكتب رسالتك", show_label=False, scale=5)
-            send = gr.Button("Send / إرسال", variant="primary", scale=1)
-            stop = gr.Button("Stop / إيقاف", scale=1)
-            clear = gr.Button("Clear / مسح", scale=1)
-        with gr.Accordion("Settings / الإعدادات", open=False):
-            language = gr.Radio(LANGUAGE_CHOICES, value="auto", label="Reply language / لغة الرد")
-            temperature = gr.Slider(0, 1.5, value=0.7, step=0.05, label="Temperature")
-            max_tokens = gr.Slider(16, 2048, value=512, step=16, label="Max new tokens")
-        gr.Markdown(DISCLAIMER, elem_id="disclaimer")
-
-        def respond(text, history, state, lang, temp, max_new):
-            state = state or ChatSession(loaded)
-            state.language_policy = lang
-            state.settings = GenerationSettings(temperature=temp, max_new_tokens=int(max_new))
-            history = list(history or [])
-            try:
-                reply = state.send(text)
-            except UserFacingError as error:
-                gr.Warning(error.message(reply_language(text or "", lang, state.last_language)))
-                yield history, text, state
-                return
-            for line in reply.notices():
-                gr.Info(line)
-            history += [{"role": "user", "content": text}, {"role": "assistant", "content": ""}]
-            try:
-                for chunk in reply:
-                    history[-1] = {"role": "assistant", "content": reply.text}
-                    yield history, "", state
-            except UserFacingError as error:
-                gr.Warning(error.message(reply.language))
-            finally:
-                reply.close()  # Stop or a closed tab ends generation at once
-            yield history, "", state
-
-        def reset(state):
-            if state:
-                state.clear()
-            return [], state
-
-        inputs = [message, chatbot, session, language, temperature, max_tokens]
-        outputs = [chatbot, message, session]
-        events = [
-            send.click(respond, inputs, outputs, concurrency_limit=max_concurrency, concurrency_id="generate"),
-            message.submit(respond, inputs, outputs, concurrency_limit=max_concurrency, concurrency_id="generate"),
-        ]
-        stop.click(None, cancels=events)
-        clear.click(reset, [session], [chatbot, session])
+    register_static_paths()
+    handlers = ChatHandlers(loaded)
+    with gr.Blocks(title="BiMediX Chat", delete_cache=DELETE_CACHE) as demo:
+        state = gr.State(None, delete_callback=lambda conversation: conversation and conversation.discard())
+        w = _layout(loaded, fallback_reason)
+        _wire_chat(w, state, handlers, f"generate:{loaded.card.name}", max_concurrency)
+        _wire_interface_language(demo, w, loaded, fallback_reason)
     return demo
+
+
+def _layout(loaded: LoadedModel, fallback_reason: str) -> SimpleNamespace:
+    w = SimpleNamespace()
+    with gr.Column(elem_id="bmx-app"):
+        with gr.Row(elem_id="bmx-header", equal_height=True):
+            w.title = gr.Markdown(_title("en"), elem_id="bmx-title")
+            w.ui_lang = gr.Radio(UI_LANGUAGE_CHOICES, value="en", label=UI_LANGUAGE_LABEL,
+                                 elem_id="bmx-ui-language", scale=0, min_width=240)
+        with gr.Row(elem_id="bmx-body"):
+            with gr.Column(scale=3, elem_id="bmx-main"):
+                _chat_panel(w)
+            with gr.Column(scale=1, min_width=280, elem_id="bmx-side"):
+                _side_panel(w, loaded, fallback_reason)
+    return w
+
+
+def _title(lang: str) -> str:
+    return f"# BiMediX Chat\n{text('subtitle', lang)}"
+
+
+def _chat_panel(w: SimpleNamespace) -> None:
+    w.chatbot = gr.Chatbot(
+        label=text("chatbot", "en"), elem_id="chatbot", height=520, placeholder=text("chat_placeholder", "en"),
+        # Messages arrive as HTML already rendered by ui/bidi.py, each with its own direction;
+        # Gradio only sanitizes it. No copy buttons: they would copy that HTML.
+        render_markdown=False, sanitize_html=True, latex_delimiters=[], buttons=[], feedback_options=None,
+    )
+    with gr.Row(elem_id="bmx-input-row", equal_height=True):
+        w.message = gr.MultimodalTextbox(
+            label=text("input", "en"), show_label=False, placeholder=text("input_placeholder", "en"),
+            file_types=FILE_TYPES, file_count="multiple", submit_btn=False, elem_id="bmx-input", scale=8,
+        )
+        w.send = gr.Button(text("send", "en"), variant="primary", elem_id="bmx-send", scale=1, min_width=90)
+    with gr.Row(elem_id="bmx-actions"):
+        w.stop = gr.Button(text("stop", "en"), variant="stop", elem_id="bmx-stop", size="sm")
+        w.regenerate = gr.Button(text("regenerate", "en"), elem_id="bmx-regenerate", size="sm")
+        w.clear = gr.Button(text("clear", "en"), elem_id="bmx-clear", size="sm")
+        w.export = gr.Button(text("export", "en"), elem_id="bmx-export", size="sm")
+    w.export_files = gr.File(label=text("export_files", "en"), file_count="multiple", interactive=False,
+                             visible=False, elem_id="bmx-export-files")
+    w.examples = gr.Examples([[example] for example in example_messages()], inputs=[w.message],
+                             label=text("examples", "en"), elem_id="bmx-examples")
+
+
+def _side_panel(w: SimpleNamespace, loaded: LoadedModel, fallback_reason: str) -> None:
+    w.card = gr.Markdown(model_card(loaded, "en", fallback_reason), elem_id="model-card")
+    adapters = loaded.adapters.names()
+    w.adapter = gr.Dropdown([NO_ADAPTER, *adapters], value=loaded.adapters.active or NO_ADAPTER,
+                            label=text("adapter", "en"), info=text("adapter_info", "en"),
+                            interactive=bool(adapters), elem_id="bmx-adapter")
+    w.reply_language = gr.Radio(reply_language_choices("en"), value="auto", label=text("reply_language", "en"),
+                                elem_id="bmx-reply-language")
+    with gr.Accordion(text("settings", "en"), open=False, elem_id="bmx-settings") as w.settings:
+        w.temperature = gr.Slider(0, 1.5, value=0.7, step=0.05, label=text("temperature", "en"),
+                                  elem_id="bmx-temperature")
+        w.top_p = gr.Slider(0.05, 1, value=0.9, step=0.05, label=text("top_p", "en"), elem_id="bmx-top-p")
+        w.max_new_tokens = gr.Slider(1, 2048, value=512, step=1, label=text("max_new_tokens", "en"),
+                                     elem_id="bmx-max-new-tokens")
+        w.repetition_penalty = gr.Slider(1, 2, value=1.1, step=0.05, label=text("repetition_penalty", "en"),
+                                         elem_id="bmx-repetition-penalty")
+        w.seed = gr.Number(-1, precision=0, minimum=-1, label=text("seed", "en"), elem_id="bmx-seed")
+    w.disclaimer = gr.Markdown(_disclaimer("en"), elem_id="disclaimer")
+
+
+def _disclaimer(lang: str) -> str:
+    return f"{text('disclaimer', lang)}\n\n🔒 {text('privacy', lang)}"
+
+
+def _wire_chat(w: SimpleNamespace, state, handlers: ChatHandlers, concurrency_id: str, limit: int) -> None:
+    options = [w.reply_language, w.temperature, w.top_p, w.max_new_tokens, w.repetition_penalty,
+               w.seed, w.adapter, w.ui_lang]
+    queue = {"concurrency_id": concurrency_id, "concurrency_limit": limit}
+    respond = {"fn": handlers.respond, "inputs": [w.message, state, *options],
+               "outputs": [w.chatbot, w.message, state], **queue}
+    events = [
+        w.send.click(api_name="respond", **respond),
+        w.message.submit(api_name=False, **respond),
+        w.regenerate.click(handlers.regenerate, [state, *options], [w.chatbot, state],
+                           api_name="regenerate", **queue),
+    ]
+    w.stop.click(handlers.stop, [state], None, cancels=events, api_name="stop")
+    cleared = [w.chatbot, w.message, w.export_files, state]
+    w.clear.click(handlers.clear, [state], cleared, cancels=events, api_name="clear")
+    w.chatbot.clear(handlers.clear, [state], cleared, cancels=events, api_name=False)  # its own bin icon
+    w.export.click(handlers.export, [state, w.ui_lang], [w.export_files], api_name="export")
+    # Queued with the replies, so a switch never lands in the middle of one.
+    w.adapter.change(handlers.switch_adapter, [w.adapter], None, api_name=False, **queue)
+
+
+def _wire_interface_language(demo: gr.Blocks, w: SimpleNamespace, loaded: LoadedModel, fallback: str) -> None:
+    def relabel(lang: str) -> dict:
+        lang = lang if lang in UI_LANGUAGES else "en"
+        return {
+            w.title: _title(lang),
+            w.card: model_card(loaded, lang, fallback),
+            w.chatbot: gr.update(label=text("chatbot", lang), placeholder=text("chat_placeholder", lang)),
+            w.message: gr.update(label=text("input", lang), placeholder=text("input_placeholder", lang)),
+            **{button: gr.update(value=text(key, lang)) for button, key in (
+                (w.send, "send"), (w.stop, "stop"), (w.regenerate, "regenerate"), (w.clear, "clear"),
+                (w.export, "export"))},
+            w.export_files: gr.update(label=text("export_files", lang)),
+            w.examples.dataset: gr.update(label=text("examples", lang)),
+            w.adapter: gr.update(label=text("adapter", lang), info=text("adapter_info", lang)),
+            w.reply_language: gr.update(label=text("reply_language", lang), choices=reply_language_choices(lang)),
+            w.settings: gr.update(label=text("settings", lang)),
+            **{slider: gr.update(label=text(key, lang)) for slider, key in (
+                (w.temperature, "temperature"), (w.top_p, "top_p"), (w.max_new_tokens, "max_new_tokens"),
+                (w.repetition_penalty, "repetition_penalty"), (w.seed, "seed"))},
+            w.disclaimer: _disclaimer(lang),
+        }
+
+    relabelled = [w.title, w.card, w.chatbot, w.message, w.send, w.stop, w.regenerate, w.clear, w.export,
+                  w.export_files, w.examples.dataset, w.adapter, w.reply_language, w.settings,
+                  w.temperature, w.top_p, w.max_new_tokens, w.repetition_penalty, w.seed, w.disclaimer]
+    w.ui_lang.change(relabel, [w.ui_lang], relabelled, api_name=False, queue=False).then(
+        None, [w.ui_lang], None, js=APPLY_DIRECTION_JS)
+    # The page opens in the browser's language, with dir/lang set on the container either way.
+    demo.load(preferred_language, None, [w.ui_lang], api_name=False, queue=False).then(
+        None, [w.ui_lang], None, js=APPLY_DIRECTION_JS)

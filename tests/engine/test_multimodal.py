@@ -95,6 +95,17 @@ def test_an_image_alone_is_a_valid_message(llava):
     assert reply.finish_reason in ("stop", "length")
 
 
+def test_regenerate_sends_the_image_again(llava):
+    session = ChatSession(llava, settings=GREEDY)
+    calls = spy_inputs(session)
+    drain(session.send("What is in this scan?", images=[picture("white")]))
+    drain(session.regenerate())
+    (_, first_ids, first), (messages, ids, inputs) = calls
+    assert image_tokens(llava, ids) == 4 and ids == first_ids
+    assert torch.equal(inputs["pixel_values"], first["pixel_values"])
+    assert len(session.messages) == 2 and session.messages[0].images
+
+
 def test_typed_image_placeholder_is_not_an_image(llava):
     session = ChatSession(llava, settings=GREEDY)
     calls = spy_inputs(session)

@@ -121,6 +121,46 @@ def test_a_reply_never_started_is_discarded(preview):
     assert [m.content for m in session.messages[::2]] == ["read this one"]
 
 
+def test_regenerate_answers_the_last_message_again(preview):
+    session = ChatSession(preview, settings=GREEDY)
+    drain(session.send("What is anemia?"))
+    drain(session.send("وما هو العلاج؟"))
+    earlier = list(session.messages)
+    session.settings = GenerationSettings(temperature=1.0, seed=7, max_new_tokens=12)
+    reply = drain(session.regenerate())
+    assert reply.language == "ar"
+    assert len(session.messages) == 4
+    assert session.messages[:3] == earlier[:3]  # only the last reply is replaced
+    assert session.messages[3].content == reply.text.strip()
+
+
+def test_regenerate_needs_a_finished_reply_and_loses_nothing(preview):
+    session = ChatSession(preview, settings=GREEDY)
+    with pytest.raises(UserFacingError) as caught:
+        session.regenerate()
+    assert caught.value.code == "nothing_to_regenerate"
+    drain(session.send("hello"))
+    before = list(session.messages)
+    iterator = iter(session.send("second"))
+    next(iterator)
+    with pytest.raises(UserFacingError) as caught:
+        session.regenerate()  # a reply is still streaming
+    assert caught.value.code == "generation_in_progress"
+    for _ in iterator:
+        pass
+    assert session.messages[:2] == before and len(session.messages) == 4
+
+
+def test_a_regenerate_that_cannot_start_keeps_the_exchange(preview):
+    session = ChatSession(preview, settings=GREEDY)
+    drain(session.send("hello"))
+    before = list(session.messages)
+    session.language_policy = "klingon"  # the new reply fails before it starts
+    with pytest.raises(ValueError):
+        session.regenerate()
+    assert session.messages == before
+
+
 def test_clear_forgets_everything(preview):
     session = ChatSession(preview, settings=GREEDY)
     drain(session.send("مرحبا"))

@@ -1,66 +1,116 @@
-"""The app as a person starts it: a real server on 127.0.0.1, spoken to over HTTP."""
+"""The app as a person starts it: a real server on 127.0.0.1, spoken to over HTTP (gradio_client).
 
-import os
-import socket
-import subprocess
-import sys
-import time
+Each gradio_client Client is one browser session, with its own conversation on the server.
+"""
+
+import json
+import threading
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+SHORT = {"reply_language": "auto", "temperature": 0.0, "top_p": 0.9, "max_new_tokens": 8,
+         "repetition_penalty": 1.0, "seed": -1, "adapter": "none"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def client_for(url):
+    from gradio_client import Client
+
+    return Client(url, verbose=False)
 
 
-@pytest.fixture(scope="module")
-def app_url(preview):  # preview: make sure the model cache is warm before the server starts
-    port = free_port()
-    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False")
-    server = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError("app exited:\n" + server.stdout.read())
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        server.kill()
-        raise RuntimeError("app did not start")
-    yield url
-    server.terminate()
-    server.wait(timeout=30)
+def say(client, text, files=(), ui_lang="en", **settings):
+    from gradio_client import handle_file
+
+    message = {"text": text, "files": [handle_file(str(f)) for f in files]}
+    history, box = client.predict(message, **{**SHORT, **settings}, ui_lang=ui_lang, api_name="/respond")
+    return history, box
 
 
+def texts(history):
+    """The text of each message as shown (its HTML, with the message's dir and lang)."""
+    return [" ".join(part.get("text", "") for part in message["content"]) for message in history]
+
+
+@pytest.mark.slow
 def test_chat_box_answers_in_both_languages(app_url):
-    from gradio_client import Client
+    client = client_for(app_url)
+    say(client, "What is anemia?")
+    history, _ = say(client, "ما هو فقر الدم؟")
+    assert [m["role"] for m in history] == ["user", "assistant"] * 2
+    shown = texts(history)
+    assert "What is anemia?" in shown[0] and 'dir="ltr"' in shown[0]
+    assert "ما هو فقر الدم؟" in shown[2] and 'dir="rtl" lang="ar"' in shown[2]
 
-    client = Client(app_url, verbose=False)
-    for text in ["What is anemia?", "ما هو فقر الدم؟"]:
-        history, cleared, *_ = client.predict(text, [], "auto", 0.0, 16, api_name="/respond")
-        assert cleared == ""
-        assert history[0]["role"] == "user" and text in str(history[0]["content"])
-        assert history[1]["role"] == "assistant"
 
-
+@pytest.mark.slow
 def test_empty_message_does_not_break_the_chat(app_url):
-    from gradio_client import Client
-
-    client = Client(app_url, verbose=False)
-    history, *_ = client.predict("   ", [], "auto", 0.0, 16, api_name="/respond")
-    assert history == []
-    history, *_ = client.predict("hello", [], "auto", 0.0, 16, api_name="/respond")
+    client = client_for(app_url)
+    history, box = say(client, "   ")
+    assert history == [] and box["text"] == "   "  # nothing sent; the input is given back as typed
+    history, _ = say(client, "hello")
     assert len(history) == 2
+
+
+@pytest.mark.slow
+def test_markup_typed_by_a_user_is_shown_as_text(app_url):
+    history, _ = say(client_for(app_url), "<img src=x onerror=alert(1)> is this <b>bold</b>?")
+    assert "&lt;img src=x onerror=alert(1)&gt;" in texts(history)[0]
+    assert "<b>" not in texts(history)[0]
+
+
+@pytest.mark.slow
+def test_two_sessions_never_see_each_other(app_url):
+    first, second = client_for(app_url), client_for(app_url)
+    results = {}
+
+    def chat(name, client, text):
+        results[name] = say(client, text)[0]
+
+    threads = [threading.Thread(target=chat, args=("first", first, "First patient: I have a rash.")),
+               threading.Thread(target=chat, args=("second", second, "المريض الثاني: عندي سعال."))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Both replies arrive (the queue runs them one after the other on the shared model)...
+    assert len(results["first"]) == len(results["second"]) == 2
+    # ...and each window holds only its own conversation, then and later.
+    assert "rash" in texts(results["first"])[0] and "سعال" not in " ".join(texts(results["first"]))
+    assert "rash" not in " ".join(texts(say(second, "وماذا بعد؟")[0]))
+
+
+@pytest.mark.slow
+def test_regenerate_replaces_only_the_last_reply(app_url):
+    client = client_for(app_url)
+    say(client, "What is a fever?")
+    history, _ = say(client, "وما علاجها؟")
+    again = client.predict(**{**SHORT, "temperature": 1.0, "seed": 3}, ui_lang="en", api_name="/regenerate")
+    assert len(again) == 4 and texts(again)[:3] == texts(history)[:3]
+    assert [m["role"] for m in again] == ["user", "assistant"] * 2
+
+
+@pytest.mark.slow
+def test_export_keeps_both_languages(app_url):
+    client = client_for(app_url)
+    say(client, "What is anemia?")
+    say(client, "ما هو فقر الدم؟")
+    shown = client.predict("ar", api_name="/export")  # an update: the file list becomes visible
+    assert shown["visible"] is True
+    by_suffix = {Path(f).suffix: Path(f) for f in shown["value"]}
+    record = json.loads(by_suffix[".json"].read_text(encoding="utf-8"))
+    assert [m["content"] for m in record["messages"] if m["role"] == "user"] == ["What is anemia?", "ما هو فقر الدم؟"]
+    assert [m["language"] for m in record["messages"]][::2] == ["en", "ar"]
+    markdown = by_suffix[".md"].read_text(encoding="utf-8")
+    assert "ما هو فقر الدم؟" in markdown and "## المستخدم" in markdown
+
+
+@pytest.mark.slow
+def test_an_image_on_the_text_only_preview_is_shown_and_the_text_answered(app_url):
+    image = Path(__file__).resolve().parents[2] / "assets" / "examples" / "chest-xray-synthetic.png"
+    history, _ = say(client_for(app_url), "What is this?", files=[image])
+    assert history[0]["content"][0]["type"] == "file"  # the picture stays in the conversation
+    assert "What is this?" in texts(history)[0] and history[1]["role"] == "assistant"
 
 
 def test_gpu_cards_fall_back_to_the_preview_on_a_cpu_machine(monkeypatch):

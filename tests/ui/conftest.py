@@ -1,0 +1,126 @@
+"""The app as a person starts it (app.py on 127.0.0.1), and a real browser to drive it.
+
+Browser tests use Debian's chromium through Playwright. Where chromium or playwright is
+missing they are skipped with the reason, except in CI (the CI variable is set), where a
+missing browser fails the run rather than letting browser tests pass silently.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "artifacts"
+CHROMIUM = os.environ.get("BIMEDIX_CHROMIUM", "/usr/bin/chromium")  # Debian's package
+# The closed network refuses chromium's background connections; these keep it quiet.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def running_app(*args: str):
+    """Start `app.py ARGS` on a free port; yield its URL; stop it."""
+    port = free_port()
+    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False")
+    server = subprocess.Popen([sys.executable, "app.py", "--port", str(port), *args], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait_for_port(server, port)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def _wait_for_port(server: subprocess.Popen, port: int) -> None:
+    deadline = time.monotonic() + 300  # a cold start converts the preview model first
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError("app exited:\n" + server.stdout.read())
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.5)
+    server.kill()
+    raise RuntimeError("app did not start")
+
+
+@pytest.fixture(scope="session")
+def app_url(preview):  # preview: the model cache is warm before the server starts
+    with running_app() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def llava_app_url(tiny_dirs):
+    """The app on a tiny random Llava: images really reach a vision model, quickly."""
+    with running_app("--model", str(tiny_dirs("llava"))) as url:
+        yield url
+
+
+def browser_unavailable() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (pip install -r requirements-test.txt)"
+    if not os.access(CHROMIUM, os.X_OK):
+        return f"{CHROMIUM} is missing (apt-get install -y chromium, or run bash scripts/test.sh as root)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def playwright_driver():
+    reason = browser_unavailable()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"browser tests must run in CI: {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture
+def page(playwright_driver, tmp_path):
+    """A fresh chromium profile per test (its own user-data-dir)."""
+    context = playwright_driver.chromium.launch_persistent_context(
+        str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+        viewport={"width": 1280, "height": 1000}, locale="en-US",
+    )
+    context.set_default_timeout(60_000)
+    try:
+        yield context.pages[0] if context.pages else context.new_page()
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def screenshot(page):
+    """Save a full-page screenshot under artifacts/ (kept as a test artifact)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    def save(name: str) -> Path:
+        path = ARTIFACTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return save

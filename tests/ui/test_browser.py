@@ -1,0 +1,160 @@
+"""The chat screen in a real browser (Debian chromium through Playwright).
+
+Screenshots are saved under artifacts/. The preview model answers on CPU, so replies are
+kept to a few tokens except where a long reply is the point (Stop).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.ui.browser import (BOT_MESSAGES, IDLE, USER_MESSAGES, box, message_layouts, open_app, send,
+                              set_number, toast_texts)
+from tests.ui.conftest import ROOT
+
+EXAMPLE_IMAGE = ROOT / "assets" / "examples" / "chest-xray-synthetic.png"
+ENGLISH = "What is anemia?\nIs it serious?"
+ARABIC = "ما هو فقر الدم عند الأطفال الصغار؟\nهل هو خطير؟"
+MIXED_ARABIC = "عندي headache منذ يومين وحرارة 38.5، هل أحتاج CBC؟\nشكرًا"  # mostly Arabic words
+MIXED_ENGLISH = "What does the word كبد mean in a lab report?\nThanks"  # mostly English words
+LIST_AND_CODE = "الأعراض:\n\n- حرارة 38.5\n- سعال جاف\n\nالدواء `ibuprofen 400 mg`\n\n```\ndose = 400  # mg\n```"
+
+
+def assert_aligned(layout: dict) -> None:
+    """Computed direction and alignment follow the message's own dir, line by line."""
+    assert layout["direction"] == layout["dir"]
+    assert layout["lang"] == ("ar" if layout["dir"] == "rtl" else "en")
+    assert layout["textAlign"] == ("right" if layout["dir"] == "rtl" else "left")
+    shown = json.dumps(layout, ensure_ascii=False)
+    assert layout["lines"], shown
+    for line in layout["lines"]:  # every line, long or short, starts at the same edge
+        if layout["dir"] == "rtl":
+            assert abs(line["right"] - layout["right"]) <= 2, shown
+        else:
+            assert abs(line["left"] - layout["left"]) <= 2, shown
+
+
+@pytest.mark.slow
+def test_each_message_gets_its_own_direction(page, app_url, screenshot):
+    open_app(page, app_url)
+    set_number(page, "bmx-max-new-tokens", 6)
+    for text in (ENGLISH, ARABIC, MIXED_ARABIC, MIXED_ENGLISH, LIST_AND_CODE):
+        send(page, text)
+        assert page.locator("#bmx-input textarea").input_value() == ""  # cleared once sent
+    users = message_layouts(page, USER_MESSAGES)
+    assert [layout["dir"] for layout in users] == ["ltr", "rtl", "rtl", "ltr", "rtl"]
+    for layout in users + message_layouts(page, BOT_MESSAGES):
+        assert_aligned(layout)
+    label = page.locator(USER_MESSAGES).first.get_attribute("aria-label")
+    assert label.startswith("user: What is anemia?") and "<" not in label  # read aloud as text, not HTML
+    assert "Amiri" in users[1]["fontFamily"]
+    assert page.evaluate("() => [...document.fonts].some(f => f.family.includes('Amiri') && f.status === 'loaded')")
+
+    # Lists indent on the right in Arabic; code stays left to right inside it.
+    message = page.locator(USER_MESSAGES).nth(4)
+    lists = message.locator("ul").evaluate(
+        "e => ({pr: parseFloat(getComputedStyle(e).paddingRight), pl: parseFloat(getComputedStyle(e).paddingLeft),"
+        " item: e.querySelector('li').getBoundingClientRect().right, list: e.getBoundingClientRect().right})")
+    assert lists["pr"] > lists["pl"] == 0 and lists["item"] < lists["list"] - 5
+    for code in ("code", "pre"):
+        assert message.locator(code).first.evaluate("e => getComputedStyle(e).direction") == "ltr"
+    assert message.locator("pre").evaluate("e => getComputedStyle(e).textAlign") == "left"
+    screenshot("directions")
+    page.locator("#chatbot [role='log']").evaluate("e => e.scrollTo(0, 0)")  # the first messages
+    screenshot("directions-top")
+
+
+@pytest.mark.slow
+def test_stop_ends_the_reply_and_send_works_again(page, app_url, screenshot):
+    open_app(page, app_url)
+    set_number(page, "bmx-max-new-tokens", 400)
+    page.locator("#bmx-input textarea").fill("List fifty common illnesses, one per line, with their symptoms.")
+    page.locator("#bmx-send").click()
+    page.wait_for_function(f"document.querySelector(\"{BOT_MESSAGES}\")?.innerText.length > 60")
+    page.locator("#bmx-stop").click()
+    page.wait_for_selector(IDLE, state="attached")
+    stopped = page.locator(BOT_MESSAGES).first.inner_text()
+    time.sleep(2)  # a reply still being written would grow meanwhile (about 10 tokens a second)
+    assert page.locator(BOT_MESSAGES).first.inner_text() == stopped
+
+    set_number(page, "bmx-max-new-tokens", 6)
+    send(page, "Thank you.")
+    assert page.locator(USER_MESSAGES).count() == 2 and page.locator(BOT_MESSAGES).count() == 2
+    # The stopped reply was kept as it was stopped: at most the token in flight more,
+    # far from the 400 tokens it would have run to.
+    kept = page.locator(BOT_MESSAGES).first.inner_text()
+    assert kept.startswith(stopped.strip()[:-3]) and len(kept.split()) < len(stopped.split()) + 5
+    screenshot("stopped")
+
+
+@pytest.mark.slow
+def test_arabic_interface_mirrors_the_layout(page, app_url, screenshot):
+    open_app(page, app_url)
+    set_number(page, "bmx-max-new-tokens", 6)
+    send(page, "Hello, what is a normal temperature?")
+    container = page.locator(".gradio-container")
+    assert container.evaluate("e => getComputedStyle(e).direction") == "ltr"
+    assert box(page, "#bmx-send")["x"] > box(page, "#bmx-input")["x"]
+    assert box(page, "#bmx-side")["x"] > box(page, "#bmx-main")["x"]
+
+    page.locator("#bmx-ui-language label", has_text="العربية").click()
+    page.wait_for_function("document.querySelector('.gradio-container').getAttribute('dir') === 'rtl'")
+    assert container.evaluate("e => getComputedStyle(e).direction") == "rtl"
+    send_box, input_box = box(page, "#bmx-send"), box(page, "#bmx-input")
+    assert send_box["x"] + send_box["width"] <= input_box["x"]  # Send moved to the left of the input
+    assert box(page, "#bmx-side")["x"] < box(page, "#bmx-main")["x"]
+    assert page.locator("#bmx-send").inner_text().strip() == "إرسال"
+    assert page.locator("#bmx-input textarea").get_attribute("placeholder").startswith("اكتب")
+    assert "ليس جهازًا طبيًا" in page.locator("#disclaimer").inner_text()
+    assert page.locator("#bmx-settings .label-wrap").evaluate("e => getComputedStyle(e).direction") == "rtl"
+    # Messages keep their own direction in a mirrored page: the English one stays left to right.
+    send(page, "ما هي الحرارة الطبيعية؟")
+    users = message_layouts(page, USER_MESSAGES)
+    assert [layout["dir"] for layout in users] == ["ltr", "rtl"]
+    for layout in users:
+        assert_aligned(layout)
+    screenshot("ui-arabic")
+
+    page.locator("#bmx-ui-language label", has_text="English").click()
+    page.wait_for_function("document.querySelector('.gradio-container').getAttribute('dir') === 'ltr'")
+    assert box(page, "#bmx-send")["x"] > box(page, "#bmx-input")["x"]
+    assert page.locator("#bmx-send").inner_text().strip() == "Send"
+    screenshot("ui-english")
+
+
+def test_an_uploaded_image_shows_in_the_conversation(page, llava_app_url, screenshot):
+    open_app(page, llava_app_url)
+    set_number(page, "bmx-max-new-tokens", 8)
+    send(page, "What do you see on this chest X-ray?", files=(EXAMPLE_IMAGE,))
+    image = page.locator(f"{USER_MESSAGES} img").first
+    image.wait_for()
+    assert image.evaluate("e => e.complete && e.naturalWidth") == 512
+    assert page.locator(BOT_MESSAGES).count() == 1
+    assert not any("cannot read images" in text for text in toast_texts(page))  # a vision model read it
+    send(page, "ماذا عن القلب؟")  # a follow-up in Arabic about the same image
+    assert [layout["dir"] for layout in message_layouts(page, USER_MESSAGES)] == ["ltr", "rtl"]
+    screenshot("image-upload")
+
+
+def test_a_file_that_is_not_an_image_gets_the_engines_message(page, llava_app_url, tmp_path):
+    open_app(page, llava_app_url)
+    for lang, direction, expected in (("English", "ltr", "This file is not an image"),
+                                      ("العربية", "rtl", "هذا الملف ليس صورة")):
+        fake = tmp_path / f"scan-{direction}.png"  # a PDF or notes saved with an image's name
+        fake.write_text("Patient notes, not an image.")
+        page.locator("#bmx-ui-language label", has_text=lang).click()
+        page.wait_for_function(f"document.querySelector('.gradio-container').getAttribute('dir') === '{direction}'")
+        page.locator("#bmx-input input[type='file']").set_input_files(str(fake))
+        page.wait_for_selector("#bmx-input .thumbnail-item")
+        page.locator("#bmx-input textarea").fill("What is this?")
+        page.locator("#bmx-send").click()
+        page.wait_for_function(
+            f"[...document.querySelectorAll('.toast-body')].some(e => e.innerText.includes({expected!r}))")
+        page.wait_for_selector(IDLE, state="attached")
+        assert page.locator(USER_MESSAGES).count() == 0  # nothing was sent
+        assert page.locator("#bmx-input textarea").input_value() == "What is this?"  # kept for a fix
+        page.locator("#bmx-input .delete-button").click()
+        page.wait_for_selector("#bmx-input .thumbnail-item", state="detached")

@@ -1,0 +1,138 @@
+"""A browser session's conversation and what the chat panel shows of it (tiny models: fast)."""
+
+import pytest
+from PIL import Image
+
+from engine.errors import UserFacingError
+from engine.generation import GenerationSettings
+from engine.loading import load_model
+from tests.engine.test_loading import make_adapter
+from ui.chat import build_chat_app
+from ui.conversation import ChatOptions, Conversation
+from ui.handlers import ChatHandlers, chat_options
+from ui.transcript import chat_messages
+
+SHORT = ChatOptions(settings=GenerationSettings(temperature=0, max_new_tokens=4, repetition_penalty=1.0))
+
+
+@pytest.fixture(scope="module")
+def text_model(tiny_dirs):
+    return load_model(str(tiny_dirs("llama")))
+
+
+@pytest.fixture(scope="module")
+def vision_model(tiny_dirs):
+    return load_model(str(tiny_dirs("llava")))
+
+
+@pytest.fixture
+def scan(tmp_path):
+    path = tmp_path / "scan.png"
+    Image.new("RGB", (64, 48), "white").save(path)
+    return str(path)
+
+
+def finish(conversation, reply):
+    """What the chat handler does: read the reply to its end, then file the turn."""
+    for _ in reply:
+        pass
+    conversation.finish()
+
+
+def test_each_message_is_shown_with_its_own_direction_while_it_streams(text_model):
+    conversation = Conversation(text_model)
+    reply = conversation.send("ما هو فقر الدم؟", [], SHORT)
+    chunks = iter(reply)
+    next(chunks)
+    streaming = chat_messages(conversation)
+    assert streaming[0]["role"] == "user" and 'dir="rtl"' in streaming[0]["content"]
+    for _ in chunks:
+        pass
+    conversation.finish()
+    finish(conversation, conversation.send("And what is the treatment?", [], SHORT))
+    view = chat_messages(conversation)
+    assert [m["role"] for m in view] == ["user", "assistant"] * 2
+    assert 'dir="rtl" lang="ar"' in view[0]["content"] and 'dir="ltr" lang="en"' in view[2]["content"]
+    assert conversation.pending is None
+
+
+def test_an_image_stays_with_its_turn_even_on_a_text_only_model(text_model, scan):
+    conversation = Conversation(text_model)
+    reply = conversation.send("What is this?", [scan], SHORT)
+    assert reply.dropped_images == 1  # the engine says it could not look at it
+    finish(conversation, reply)
+    finish(conversation, conversation.send("ok", [], SHORT))
+    first, _, second, _ = chat_messages(conversation)
+    assert first["content"][0]["path"] == scan and "What is this?" in first["content"][1]
+    assert isinstance(second["content"], str)
+
+
+def test_regenerate_keeps_the_image_of_the_last_turn(vision_model, scan):
+    conversation = Conversation(vision_model)
+    finish(conversation, conversation.send("describe", [scan], SHORT))
+    before = chat_messages(conversation)
+    reply = conversation.regenerate(SHORT)
+    assert chat_messages(conversation)[0] == before[0]  # the turn is shown while it regenerates
+    finish(conversation, reply)
+    assert conversation.attachments == [(scan,)] and len(conversation.session.messages) == 2
+    assert chat_messages(conversation)[0] == before[0]
+
+
+def test_an_image_alone_is_shown_without_a_text_block(vision_model, scan):
+    conversation = Conversation(vision_model)
+    finish(conversation, conversation.send("", [scan], SHORT))
+    assert chat_messages(conversation)[0]["content"] == [{"path": scan, "orig_name": "scan.png"}]
+
+
+def test_a_file_that_is_not_an_image_changes_nothing(vision_model, tmp_path):
+    fake = tmp_path / "notes.png"
+    fake.write_text("not an image")
+    conversation = Conversation(vision_model)
+    with pytest.raises(UserFacingError) as caught:
+        conversation.send("what is this?", [str(fake)], SHORT)
+    assert caught.value.code == "image_not_an_image"
+    assert conversation.pending is None and chat_messages(conversation) == []
+
+
+def test_clear_while_a_reply_streams_leaves_nothing_behind(text_model):
+    conversation = Conversation(text_model)
+    reply = conversation.send("hello", [], ChatOptions(settings=GenerationSettings(max_new_tokens=50)))
+    next(iter(reply))
+    conversation.clear()  # Clear arrives while the reply is still being written
+    reply.close()  # then Gradio closes the cancelled stream
+    conversation.finish()
+    assert conversation.session.messages == [] and chat_messages(conversation) == []
+    finish(conversation, conversation.send("again", [], SHORT))
+    assert len(chat_messages(conversation)) == 2
+
+
+def test_sessions_are_separate_and_each_reply_uses_its_own_adapter(tiny_dirs, tmp_path):
+    directory = tiny_dirs("llama")
+    loaded = load_model(str(directory), adapters=[str(make_adapter(directory, tmp_path / "first", seed=1))])
+    seen = []
+    generate = loaded.adapters.model.generate
+    loaded.adapters.model.generate = lambda **kw: seen.append(loaded.adapters.active) or generate(**kw)
+    alice, bob = Conversation(loaded), Conversation(loaded)
+    finish(alice, alice.send("hello from alice", [], ChatOptions(settings=SHORT.settings, adapter="first")))
+    finish(bob, bob.send("مرحبا من بوب", [], ChatOptions(settings=SHORT.settings, adapter="none")))
+    finish(alice, alice.send("again", [], ChatOptions(settings=SHORT.settings, adapter="first")))
+    assert seen == ["first", None, "first"]
+    assert "bob" not in str(chat_messages(alice)) and "alice" not in str(chat_messages(bob))
+
+
+def test_the_adapter_selector_lists_the_loaded_adapters_and_switches(tiny_dirs, tmp_path):
+    directory = tiny_dirs("llama")
+    loaded = load_model(str(directory), adapters=[str(make_adapter(directory, tmp_path / "first", seed=1))])
+    demo = build_chat_app(loaded)
+    selector = next(block for block in demo.blocks.values() if getattr(block, "elem_id", None) == "bmx-adapter")
+    assert [value for _, value in selector.choices] == ["none", "first"] and selector.value == "first"
+    handlers = ChatHandlers(loaded)
+    handlers.switch_adapter("none")
+    assert loaded.adapters.active is None
+    handlers.switch_adapter("first")
+    assert loaded.adapters.active == "first"
+
+
+@pytest.mark.parametrize("seed,expected", [(-1, None), (None, None), (0, 0), (42.0, 42)])
+def test_a_negative_seed_means_a_random_one(seed, expected):
+    assert chat_options("auto", 0.7, 0.9, 16, 1.1, seed, "none").settings.seed == expected

@@ -1,0 +1,70 @@
+"""Files the UI serves from assets/: the stylesheet, the bundled Arabic font, the examples.
+
+The font is served by Gradio itself from a static path, so nothing is fetched from the
+web at run time (offline machines, closed hospital networks).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import quote
+
+ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
+FONTS_DIR = ASSETS_DIR / "fonts"
+EXAMPLES_DIR = ASSETS_DIR / "examples"
+CSS_FILE = ASSETS_DIR / "chat.css"
+JS_FILE = ASSETS_DIR / "chat.js"
+FONT_FAMILY = "Amiri"
+FONT_FILES = {400: "Amiri-Regular.ttf", 700: "Amiri-Bold.ttf"}
+# Amiri is used for Arabic script only; Latin text keeps the theme's font.
+ARABIC_RANGES = "U+0600-06FF, U+0750-077F, U+0870-08FF, U+FB50-FDFF, U+FE70-FEFF"
+
+
+def font_url(path: Path) -> str:
+    # Relative to the page, so the app also works behind a proxy path (root_path).
+    return "gradio_api/file=" + quote(str(path.resolve()))
+
+
+def font_face_css() -> str:
+    return "\n".join(
+        f'@font-face {{ font-family: "{FONT_FAMILY}"; font-weight: {weight}; font-style: normal; '
+        f'font-display: swap; unicode-range: {ARABIC_RANGES}; '
+        f'src: url("{font_url(FONTS_DIR / name)}") format("truetype"); }}'
+        for weight, name in FONT_FILES.items()
+    )
+
+
+def app_css() -> str:
+    return font_face_css() + "\n" + CSS_FILE.read_text(encoding="utf-8")
+
+
+def register_static_paths() -> None:
+    """Let Gradio serve the fonts and example images in place (no copies in its cache)."""
+    import gradio as gr
+
+    gr.set_static_paths([FONTS_DIR, EXAMPLES_DIR])
+
+
+def theme():
+    """Gradio's default theme with Amiri first in the font stack: every Arabic letter in the
+    interface (labels, examples, the message box) is set in it, Latin text is unchanged."""
+    import gradio as gr
+
+    # Bold, not SemiBold: the SemiBold file in Gradio 6.31's wheel holds only a few glyphs,
+    # so 600-weight headings would mix two fonts.
+    latin = gr.themes.LocalFont("Source Sans Pro", weights=(400, 700))
+    return gr.themes.Default(font=(FONT_FAMILY, latin, "ui-sans-serif", "system-ui", "sans-serif"))
+
+
+def launch_options() -> dict:
+    """Keyword arguments for `Blocks.launch` (Gradio 6 takes css, js and theme there)."""
+    return {"css": app_css(), "js": JS_FILE.read_text(encoding="utf-8"), "theme": theme(),
+            "allowed_paths": [str(FONTS_DIR), str(EXAMPLES_DIR)]}
+
+
+def example_messages() -> list[dict]:
+    """MultimodalTextbox values for the examples, with files resolved in assets/examples/."""
+    examples = json.loads((EXAMPLES_DIR / "prompts.json").read_text(encoding="utf-8"))
+    return [{"text": example["text"], "files": [str(EXAMPLES_DIR / name) for name in example.get("files", [])]}
+            for example in examples]

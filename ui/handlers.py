@@ -1,0 +1,124 @@
+"""What the chat screen's buttons do. Each handler gets the browser session's Conversation
+(gr.State) and returns what the screen shows; the engine does the work.
+
+Replies stream: the Chatbot is re-rendered from the Conversation on every chunk. Stop
+cancels the event; Gradio then closes the handler's generator, whose `finally` closes the
+Reply, which ends generation in the engine at once.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import gradio as gr
+
+from engine.errors import UserFacingError
+from engine.generation import GenerationSettings
+from engine.loading import LoadedModel
+from engine.session import Reply
+from ui.conversation import NO_ADAPTER, ChatOptions, Conversation
+from ui.export import write_exports
+from ui.spaces_gpu import gpu
+from ui.strings import text
+from ui.transcript import chat_messages
+
+EMPTY_INPUT = {"text": "", "files": []}
+
+
+def chat_options(reply_language: str, temperature: float, top_p: float, max_new_tokens: float,
+                 repetition_penalty: float, seed: float | None, adapter: str | None) -> ChatOptions:
+    """The settings panel's values as engine options (the sliders bound every value)."""
+    settings = GenerationSettings(
+        temperature=float(temperature), top_p=float(top_p), max_new_tokens=int(max_new_tokens),
+        # A negative (or missing) seed means a fresh random one for each reply.
+        repetition_penalty=float(repetition_penalty), seed=None if seed is None or seed < 0 else int(seed),
+    )
+    return ChatOptions(reply_language or "auto", settings, adapter or NO_ADAPTER)
+
+
+def split_message(message: dict | str | None) -> tuple[str, list[str]]:
+    """A MultimodalTextbox value as (text, file paths)."""
+    if isinstance(message, str):
+        return message, []
+    message = message or {}
+    files = [f if isinstance(f, str) else f.get("path") for f in message.get("files") or []]
+    return message.get("text") or "", [f for f in files if f]
+
+
+class ChatHandlers:
+    def __init__(self, loaded: LoadedModel):
+        self.loaded = loaded
+        # Wrapped once here: on ZeroGPU Spaces a GPU is attached only while these run.
+        self.respond = gpu(self._respond)
+        self.regenerate = gpu(self._regenerate)
+
+    def _respond(self, message, conversation: Conversation | None, reply_language, temperature, top_p,
+                 max_new_tokens, repetition_penalty, seed, adapter, ui_lang) -> Iterator[tuple]:
+        conversation = conversation or Conversation(self.loaded)
+        user_text, files = split_message(message)
+        options = chat_options(reply_language, temperature, top_p, max_new_tokens,
+                               repetition_penalty, seed, adapter)
+        try:
+            reply = conversation.send(user_text, files, options)
+        except UserFacingError as error:
+            gr.Warning(error.message(ui_lang))
+            yield chat_messages(conversation), message, conversation  # the input stays for a fix
+            return
+        cleared = False
+        for view in self._stream(conversation, reply, ui_lang):
+            yield view, gr.update() if cleared else EMPTY_INPUT, conversation
+            cleared = True
+
+    def _regenerate(self, conversation: Conversation | None, reply_language, temperature, top_p,
+                    max_new_tokens, repetition_penalty, seed, adapter, ui_lang) -> Iterator[tuple]:
+        conversation = conversation or Conversation(self.loaded)
+        options = chat_options(reply_language, temperature, top_p, max_new_tokens,
+                               repetition_penalty, seed, adapter)
+        try:
+            reply = conversation.regenerate(options)
+        except UserFacingError as error:
+            gr.Warning(error.message(ui_lang))
+            yield chat_messages(conversation), conversation
+            return
+        for view in self._stream(conversation, reply, ui_lang):
+            yield view, conversation
+
+    @staticmethod
+    def _stream(conversation: Conversation, reply: Reply, ui_lang: str) -> Iterator[list[dict]]:
+        for line in reply.notices():  # already in the reply's language
+            gr.Info(line)
+        try:
+            yield chat_messages(conversation)
+            for _ in reply:
+                yield chat_messages(conversation)
+        except UserFacingError as error:  # the model failed mid-reply; what was shown is kept
+            gr.Warning(error.message(ui_lang))
+        finally:
+            reply.close()  # Stop or a closed tab: generation ends now
+            conversation.finish()
+        yield chat_messages(conversation)
+
+    @staticmethod
+    def stop(conversation: Conversation | None) -> None:
+        if conversation is not None:
+            conversation.stop()  # at the next token, even before Gradio closes the stream
+
+    @staticmethod
+    def clear(conversation: Conversation | None):
+        if conversation is not None:
+            conversation.clear()
+        return [], EMPTY_INPUT, gr.update(value=None, visible=False), conversation
+
+    @staticmethod
+    def export(conversation: Conversation | None, ui_lang: str):
+        if conversation is None or not conversation.session.messages:
+            gr.Warning(text("nothing_to_export", ui_lang))
+            return gr.update(value=None, visible=False)
+        paths = write_exports(conversation, ui_lang)
+        gr.Info(text("exported", ui_lang))
+        return gr.update(value=[str(path) for path in paths], visible=True)
+
+    def switch_adapter(self, name: str) -> None:
+        """Checked and applied now; each reply applies its own session's choice again."""
+        if self.loaded.adapters.names():
+            self.loaded.adapters.activate(None if name in (None, NO_ADAPTER) else name)
