@@ -127,7 +127,7 @@ class ChatSession:
     def send(self, text: str, images: Sequence = ()) -> Reply:
         """Add a user message and start the reply. Raises UserFacingError on bad input."""
         language = reply_language(text, self.language_policy, previous=self.last_language)
-        self._validate(text, images, language)
+        self._validate(text, images)
         self._ensure_idle()
         # A text-only model answers the text and says it could not look at the image.
         dropped_images = 0 if self.reads_images else len(images)
@@ -181,7 +181,7 @@ class ChatSession:
         self._current.close()
         self._current = None
 
-    def _validate(self, text: str, images: Sequence, language: str) -> None:
+    def _validate(self, text: str, images: Sequence) -> None:
         if not (text and text.strip()) and not (images and self.reads_images):
             raise UserFacingError("images_not_supported" if images else "empty_message")
         if len(text) > MAX_MESSAGE_CHARS:
