@@ -1,8 +1,10 @@
 """BiMediX Chat: parse options, build the engine, launch the UI (Hugging Face Spaces runs this).
 
-Model choice: --model, else the BIMEDIX_MODEL environment variable, else the offline
-preview. A card that needs a GPU, or whose weights cannot be reached, falls back to the
-preview model with a visible notice instead of failing to start.
+Models: every --model (repeatable), else the comma-separated BIMEDIX_MODEL environment
+variable, else the offline preview. The first is loaded at start and the others when a
+person first chooses them in the model selector. If the first needs a GPU that is not
+there, or its weights cannot be reached, the app starts on the preview model and says why
+instead of failing to start. --adapter directories go with the first model.
 """
 
 from __future__ import annotations
@@ -11,51 +13,47 @@ import argparse
 import logging
 import os
 
-from engine.cards import resolve_card
-from engine.loading import LoadedModel, load_model
+from engine.pool import ModelPool, ModelSpec
 
 log = logging.getLogger("bimedix.app")
 
 
-def load_with_fallback(model: str, adapters: list[str], load_in_4bit: bool | None) -> tuple[LoadedModel, str]:
-    import torch
-
-    card = resolve_card(model)
-    if card.family in ("mixtral", "llava") and not card.is_local and not torch.cuda.is_available():
-        reason = f"{card.title} needs a GPU; none was found, so the offline preview model is running."
-        log.warning(reason)
-        return load_model("preview"), reason
-    try:
-        return load_model(card, adapters, load_in_4bit), ""
-    except Exception as error:  # no network, no weights, not enough memory ...
-        if card.family == "preview":
-            raise
-        reason = f"{card.title} could not be loaded ({type(error).__name__}: {error}); running the offline preview model."
-        log.warning(reason)
-        return load_model("preview"), reason
+def model_specs(models: list[str], adapters: list[str], load_in_4bit: bool | None) -> list[ModelSpec]:
+    names = [name.strip() for entry in models for name in entry.split(",") if name.strip()] or ["preview"]
+    names = list(dict.fromkeys(names))  # a model named twice is offered once
+    return [ModelSpec(name, tuple(adapters) if index == 0 else (), load_in_4bit)
+            for index, name in enumerate(names)]
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=os.environ.get("BIMEDIX_MODEL", "preview"),
-                        help="model card name or local checkpoint directory (env BIMEDIX_MODEL)")
-    parser.add_argument("--adapter", action="append", default=[], help="PEFT adapter directory (repeatable)")
+    parser.add_argument("--model", action="append", default=None,
+                        help="model card name or local checkpoint directory; repeat to offer several "
+                             "(env BIMEDIX_MODEL, comma-separated; default: preview)")
+    parser.add_argument("--adapter", action="append", default=[], help="PEFT adapter directory for the first model (repeatable)")
     parser.add_argument("--load-in-4bit", action="store_true", default=None, help="quantize to 4-bit nf4")
+    parser.add_argument("--preload", action="store_true", default=bool(os.environ.get("SPACES_ZERO_GPU")),
+                        help="load every model at start (always on ZeroGPU, whose GPU worker is forked "
+                             "from the loaded process)")
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     parser.add_argument("--max-concurrency", type=int, default=1,
-                        help="replies generated at once on the loaded model (default 1; keep 1 with "
-                             "several adapters: each reply switches the shared model to its session's adapter)")
+                        help="replies generated at once on each loaded model (default 1)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     from ui.assets import launch_options
     from ui.chat import build_chat_app
 
-    loaded, fallback_reason = load_with_fallback(args.model, args.adapter, args.load_in_4bit)
-    demo = build_chat_app(loaded, fallback_reason, max_concurrency=args.max_concurrency)
-    # Replies are limited per model by their own concurrency group; this covers the light
-    # events (relabelling, export, clear).
+    models = args.model or [os.environ.get("BIMEDIX_MODEL", "preview")]
+    pool = ModelPool(model_specs(models, args.adapter, args.load_in_4bit), replies_per_model=args.max_concurrency)
+    _, problem = pool.start()
+    if args.preload:
+        for reason in pool.preload():
+            log.warning("not offered: %s", reason)
+    demo = build_chat_app(pool, problem, max_concurrency=args.max_concurrency)
+    # Replies are limited per model (engine/backend.py); this covers the light events
+    # (relabelling, export, clear).
     demo.queue(default_concurrency_limit=8)
     demo.launch(server_name=args.host, server_port=args.port, **launch_options())
 

@@ -67,6 +67,7 @@ def chat(
             continue
         if text.strip().startswith("/adapter"):
             _switch_adapter(loaded.adapters, text.strip().split()[1:])
+            session.adapter = loaded.adapters.active
             continue
         if text.strip().startswith("/image "):
             attached = _read_image(Path(text.strip()[len("/image "):].strip()))

@@ -22,6 +22,24 @@ def adapter_prompt_format(path: str | Path) -> str | None:
     return None
 
 
+def adapter_config(path: str | Path, model):
+    """The adapter's PEFT config, set up for this base model.
+
+    Adapters on fused MoE experts (`target_parameters`, as train/ writes for Mixtral) need
+    engine.experts_lora's wrapper when the experts are 4-bit.
+    """
+    from peft import PeftConfig
+
+    config = PeftConfig.from_pretrained(str(path))
+    config.inference_mode = True
+    if getattr(config, "target_parameters", None):
+        from engine.experts_lora import has_4bit_experts, register_4bit_experts
+
+        if has_4bit_experts(model):
+            register_4bit_experts(config)
+    return config
+
+
 def adapter_name(path: str | Path, taken: list[str]) -> str:
     base = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(path).resolve().name) or "adapter"
     name, index = base, 2
@@ -52,10 +70,14 @@ class AdapterSet:
         if not (Path(path) / "adapter_config.json").exists():
             raise FileNotFoundError(f"{path} is not a PEFT adapter directory (no adapter_config.json)")
         name = name or adapter_name(path, self.names())
+        config = adapter_config(path, self._base)
         if self._peft is None:
-            self._peft = PeftModel.from_pretrained(self._base, str(path), adapter_name=name)
+            self._peft = PeftModel.from_pretrained(self._base, str(path), adapter_name=name, config=config)
             self._peft.eval()
         else:
+            # load_adapter reads the config from disk, which would lose the 4-bit experts hook:
+            # add the adapter with our config first, then load only its weights.
+            self._peft.add_adapter(name, config)
             self._peft.load_adapter(str(path), adapter_name=name)
         self.activate(name)
         return name

@@ -98,6 +98,34 @@ MESSAGES = MappingProxyType({
         "ar": "ملف DICOM هذا لا يحتوي على صورة (قد يكون تقريرًا أو تقريرًا منظّمًا أو حالة عرض). "
               "يرجى إرفاق صورة DICOM نفسها، أو تصدير الصورة بصيغة PNG أو JPEG.",
     },
+    "model_needs_gpu": {
+        "en": "{model} needs a GPU and this machine has none.",
+        "ar": "يحتاج {model} إلى وحدة معالجة رسومية (GPU) ولا توجد واحدة على هذا الجهاز.",
+    },
+    "model_load_failed": {
+        "en": "{model} could not be loaded ({detail}).",
+        "ar": "تعذّر تحميل {model} ({detail}).",
+    },
+    "unknown_model": {
+        "en": "There is no model called {model} here. Available: {available}.",
+        "ar": "لا يوجد نموذج باسم {model} هنا. النماذج المتاحة: {available}.",
+    },
+    "model_loading": {
+        "en": "Loading {model}… this can take a few minutes the first time.",
+        "ar": "جارٍ تحميل {model}… قد يستغرق ذلك بضع دقائق في المرة الأولى.",
+    },
+    "model_kept": {
+        "en": "The current model stays in use.",
+        "ar": "يبقى النموذج الحالي قيد الاستخدام.",
+    },
+    "preview_fallback": {
+        "en": "The offline preview model is running instead.",
+        "ar": "يعمل نموذج المعاينة غير المتصل بدلًا منه.",
+    },
+    "model_switched": {
+        "en": "Now chatting with {model}; the conversation so far was kept.",
+        "ar": "المحادثة الآن مع {model}؛ وقد احتُفظ بالمحادثة السابقة.",
+    },
 })
 
 

@@ -1,7 +1,9 @@
 """Generation in three layers (like mlx-lm):
 
 1. `generate_tokens`: a token iterator over `model.generate` running in a worker thread;
-2. `stream_reply`: text chunks through the incremental detokenizer (stop strings cut);
+2. `stream_text`: text chunks through the incremental detokenizer (stop strings cut),
+   over any token iterator (`stream_reply` wires it to `generate_tokens`; a session uses
+   the token backends of engine/backend.py, which may run in a GPU worker process);
 3. `generate_reply`: the full text.
 
 Stop is real: closing the iterator (or setting the `stop_event`) makes `generate` return
@@ -139,20 +141,18 @@ def _pad_id(model, stop_token_ids: Sequence[int]) -> int | None:
     return stop_token_ids[0] if stop_token_ids else None
 
 
-def stream_reply(
-    model,
+def stream_text(
+    tokens: Iterator[int],
     tokenizer,
-    input_ids: Sequence[int],
-    settings: GenerationSettings,
+    max_new_tokens: int,
     stop_strings: Sequence[str] = (),
     stop_token_ids: Sequence[int] = (),
     stop_event: threading.Event | None = None,
-    model_inputs: dict | None = None,
 ) -> Iterator[Chunk]:
-    """Yield the reply as text chunks; the final chunk says why it ended."""
+    """Token ids → text chunks through the incremental detokenizer; the final chunk says
+    why the reply ended. Closing this closes `tokens` (which ends their generation)."""
     stop_event = stop_event or threading.Event()
     detokenizer = IncrementalDetokenizer(tokenizer, stop_strings)
-    tokens = generate_tokens(model, input_ids, settings, stop_token_ids, stop_event, model_inputs)
     count, hit_stop_token, cancelled = 0, False, False
     try:
         for token in tokens:
@@ -168,14 +168,32 @@ def stream_reply(
         # Read before closing: closing the iterator sets the event itself.
         cancelled = stop_event.is_set()
     finally:
-        tokens.close()  # stops and joins the worker thread
+        close = getattr(tokens, "close", None)
+        if close:
+            close()  # stops and joins the worker thread
     if detokenizer.stopped or hit_stop_token:
         reason = "stop"
-    elif cancelled and count < settings.max_new_tokens:
+    elif cancelled and count < max_new_tokens:
         reason = "cancelled"
     else:
         reason = "length"
     yield Chunk(detokenizer.finish(), count, reason)
+
+
+def stream_reply(
+    model,
+    tokenizer,
+    input_ids: Sequence[int],
+    settings: GenerationSettings,
+    stop_strings: Sequence[str] = (),
+    stop_token_ids: Sequence[int] = (),
+    stop_event: threading.Event | None = None,
+    model_inputs: dict | None = None,
+) -> Iterator[Chunk]:
+    """Generate on `model` in this process and yield the reply as text chunks."""
+    stop_event = stop_event or threading.Event()
+    tokens = generate_tokens(model, input_ids, settings, stop_token_ids, stop_event, model_inputs)
+    return stream_text(tokens, tokenizer, settings.max_new_tokens, stop_strings, stop_token_ids, stop_event)
 
 
 def generate_reply(*args, **kwargs) -> str:

@@ -25,6 +25,15 @@ class LoadedModel:
     context_window: int
     load_in_4bit: bool
     vision: VisionInputs | None = None  # set for models that read images
+    key: str = ""  # how generation requests name this model (engine/backend.py)
+
+    def __post_init__(self) -> None:
+        from engine.backend import register
+
+        if not self.key:
+            self.key = register(self, self.card.name)
+        # Computed once: every reply needs them.
+        self._stop_token_ids = self._find_stop_token_ids()
 
     @property
     def model(self):
@@ -32,6 +41,9 @@ class LoadedModel:
 
     @property
     def stop_token_ids(self) -> tuple[int, ...]:
+        return self._stop_token_ids
+
+    def _find_stop_token_ids(self) -> tuple[int, ...]:
         """EOS ids from the generation config plus every stop string that is one token."""
         eos = self.adapters.model.generation_config.eos_token_id
         ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 import bitsandbytes as bnb
 import torch
@@ -203,6 +203,15 @@ class Experts4bit(nn.Module):
 
     def forward(self, hidden_states: torch.Tensor, top_k_index: torch.Tensor,
                 top_k_weights: torch.Tensor) -> torch.Tensor:
+        return self.route(hidden_states, top_k_index, top_k_weights, self._expert_linear)
+
+    def route(self, hidden_states: torch.Tensor, top_k_index: torch.Tensor, top_k_weights: torch.Tensor,
+              expert_linear: Callable[[torch.Tensor, str, int], torch.Tensor]) -> torch.Tensor:
+        """The MoE forward with `expert_linear(x, projection, expert)` as each expert's matmul.
+
+        `forward` passes the plain 4-bit matmul; a LoRA wrapper (engine/experts_lora.py) passes one
+        that adds its low-rank update, which cannot be folded into packed 4-bit codes.
+        """
         # Mirrors MixtralExperts.forward (eager path) so that only the weights' NF4 error differs.
         final_hidden_states = torch.zeros_like(hidden_states)
         with torch.no_grad():
@@ -214,8 +223,8 @@ class Experts4bit(nn.Module):
             if expert == self.num_experts:
                 continue
             top_k_pos, token_idx = torch.where(expert_mask[expert])
-            gate, up = self._expert_linear(hidden_states[token_idx], "gate_up_proj", expert).chunk(2, dim=-1)
-            current = self._expert_linear(self.act_fn(gate) * up, "down_proj", expert)
+            gate, up = expert_linear(hidden_states[token_idx], "gate_up_proj", expert).chunk(2, dim=-1)
+            current = expert_linear(self.act_fn(gate) * up, "down_proj", expert)
             current = current * top_k_weights[token_idx, top_k_pos, None]
             final_hidden_states.index_add_(0, token_idx, current.to(final_hidden_states.dtype))
         return final_hidden_states

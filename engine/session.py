@@ -17,7 +17,8 @@ from typing import Iterator, Sequence
 
 from engine.encoding import count_tokens, encode_prompt
 from engine.errors import UserFacingError, notice
-from engine.generation import Chunk, GenerationSettings, stream_reply
+from engine.backend import GenerationRequest, TokenBackend, local_tokens
+from engine.generation import Chunk, GenerationSettings, stream_text
 from engine.history import fit_history
 from engine.language import reply_language
 from engine.loading import LoadedModel
@@ -83,13 +84,15 @@ class Reply:
         if self.finish_reason is None:
             self.finish_reason = "cancelled"
 
-    def notices(self) -> list[str]:
-        """Things the person should know about this reply, in the reply language."""
+    def notices(self, language: str | None = None) -> list[str]:
+        """Things the person should know about this reply, in `language` (default: the
+        reply's own; a UI passes its interface language, like its other messages)."""
+        language = language or self.language
         notes = []
         if self.dropped_images:
-            notes.append(notice("images_not_supported", self.language))
+            notes.append(notice("images_not_supported", language))
         if self.dropped_turns:
-            notes.append(notice("history_trimmed", self.language, count=self.dropped_turns))
+            notes.append(notice("history_trimmed", language, count=self.dropped_turns))
         return notes
 
 
@@ -100,8 +103,14 @@ class ChatSession:
         language_policy: str = "auto",
         settings: GenerationSettings | None = None,
         system_prompt: str | None = None,
+        backend: TokenBackend = local_tokens,
     ):
         self.loaded = loaded
+        # Where tokens are generated: this process, or a GPU worker (engine/backend.py).
+        self.backend = backend
+        # This conversation's adapter (None: the bare base model). The weights are shared;
+        # each reply switches them to its own session's adapter.
+        self.adapter: str | None = loaded.adapters.active
         self.language_policy = language_policy
         self.settings = settings or GenerationSettings()
         if system_prompt is None:
@@ -191,12 +200,12 @@ class ChatSession:
              stop_event: threading.Event) -> Iterator[Chunk]:
         loaded = self.loaded
         reply_text = ""
+        request = GenerationRequest(loaded.key, tuple(input_ids), self.settings, loaded.stop_token_ids,
+                                    self.adapter, model_inputs)
+        chunks = stream_text(self.backend(request, stop_event), loaded.tokenizer, self.settings.max_new_tokens,
+                             loaded.prompt_format.stop_strings, loaded.stop_token_ids, stop_event)
         try:
-            for chunk in stream_reply(
-                loaded.model, loaded.tokenizer, input_ids, self.settings,
-                stop_strings=loaded.prompt_format.stop_strings,
-                stop_token_ids=loaded.stop_token_ids, stop_event=stop_event, model_inputs=model_inputs,
-            ):
+            for chunk in chunks:
                 reply_text += chunk.text
                 yield chunk
         except UserFacingError:
@@ -204,5 +213,6 @@ class ChatSession:
         except Exception as error:  # keep the conversation usable; say what failed
             raise UserFacingError("generation_failed", detail=type(error).__name__) from error
         finally:
+            chunks.close()  # a consumer that walked away: generation ends here
             # Whatever was shown is kept: a stopped reply stays in the history as shown.
             self.messages += [user, Message("assistant", reply_text.strip())]

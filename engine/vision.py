@@ -36,7 +36,9 @@ class VisionInputs:
         if not images:
             return {}
         pixels = self.image_processor(list(images), return_tensors="pt")["pixel_values"]
-        return {"pixel_values": pixels.to(device=model.device, dtype=_vision_dtype(model))}
+        # Kept on the CPU: a generation request may be pickled to a GPU worker, which moves
+        # it to the model's device.
+        return {"pixel_values": pixels.to(dtype=_vision_dtype(model))}
 
 
 def _vision_dtype(model) -> torch.dtype:

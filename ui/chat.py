@@ -1,8 +1,9 @@
-"""The chat screen: a streaming, bilingual multi-turn chat on one loaded model.
+"""The chat screen: a streaming, bilingual multi-turn chat on the app's models.
 
 Each browser tab gets its own Conversation (gr.State), so one user's conversation never
-shows in another's window; the loaded weights are shared, and the queue lets at most
-`max_concurrency` replies run on them at once.
+shows in another's window. The model selector offers the app's models (engine/pool.py):
+each loads when first chosen and is then shared; each runs at most `max_concurrency`
+replies at once (engine/backend.py), the other requests wait in the queue.
 
 Layout direction: the interface language selector relabels every component from
 ui/strings.py and sets `dir`/`lang` on the app container, so the whole layout mirrors
@@ -15,7 +16,9 @@ from types import SimpleNamespace
 
 import gradio as gr
 
+from engine.errors import UserFacingError, notice
 from engine.loading import LoadedModel
+from engine.pool import ModelPool
 from ui.assets import example_messages, register_static_paths
 from ui.conversation import NO_ADAPTER
 from ui.handlers import ChatHandlers
@@ -38,17 +41,25 @@ APPLY_DIRECTION_JS = """
 """
 
 
-def model_card(loaded: LoadedModel, lang: str, fallback_reason: str = "") -> str:
-    """The loaded model's card: title, description, notice (cards are written in English)."""
+def model_card(loaded: LoadedModel, lang: str, problem: UserFacingError | None = None) -> str:
+    """The model's card: title, description, notice (cards are written in English), and,
+    when the app had to fall back to the preview model, why."""
     card = loaded.card
     lines = [f"### {text('model_heading', lang)}", f"**{card.title}**  ", card.description]
     if card.notice:
         lines.append(f"\n⚠️ {card.notice}")
     if not card.medical and (lang != "en" or not card.notice):  # the English notice says it already
         lines.append(f"\n⚠️ {text('not_medical', lang)}")
-    if fallback_reason:
-        lines.append(f"\nℹ️ {fallback_reason}")
+    if problem is not None:
+        lines.append(f"\nℹ️ {problem.message(lang)} {notice('preview_fallback', lang)}")
     return "\n".join(lines)
+
+
+def adapter_choices(loaded: LoadedModel) -> dict:
+    """The adapter selector for a model: "none" plus its adapters."""
+    adapters = loaded.adapters.names()
+    return {"choices": [NO_ADAPTER, *adapters], "value": loaded.adapters.active or NO_ADAPTER,
+            "interactive": bool(adapters)}
 
 
 def preferred_language(request: gr.Request) -> str:
@@ -57,18 +68,22 @@ def preferred_language(request: gr.Request) -> str:
     return "ar" if accept.startswith("ar") else "en"
 
 
-def build_chat_app(loaded: LoadedModel, fallback_reason: str = "", max_concurrency: int = 1) -> gr.Blocks:
+def build_chat_app(pool: ModelPool, problem: UserFacingError | None = None, max_concurrency: int = 1) -> gr.Blocks:
+    """`problem`: why the app's first model could not be loaded (it runs the preview)."""
     register_static_paths()
-    handlers = ChatHandlers(loaded)
+    handlers = ChatHandlers(pool)
+    loaded = pool.get(pool.default)
     with gr.Blocks(title="BiMediX Chat", delete_cache=DELETE_CACHE) as demo:
         state = gr.State(None, delete_callback=lambda conversation: conversation and conversation.discard())
-        w = _layout(loaded, fallback_reason)
-        _wire_chat(w, state, handlers, f"generate:{loaded.card.name}", max_concurrency)
-        _wire_interface_language(demo, w, loaded, fallback_reason)
+        w = _layout(pool, loaded, problem)
+        # Each model limits its own replies (engine/backend.py); the queue lets enough
+        # through for every model to be busy at once.
+        _wire_chat(w, state, handlers, max_concurrency * len(pool.names()))
+        _wire_interface_language(demo, w, state, pool, problem)
     return demo
 
 
-def _layout(loaded: LoadedModel, fallback_reason: str) -> SimpleNamespace:
+def _layout(pool: ModelPool, loaded: LoadedModel, problem: UserFacingError | None) -> SimpleNamespace:
     w = SimpleNamespace()
     with gr.Column(elem_id="bmx-app"):
         with gr.Row(elem_id="bmx-header", equal_height=True):
@@ -79,7 +94,7 @@ def _layout(loaded: LoadedModel, fallback_reason: str) -> SimpleNamespace:
             with gr.Column(scale=3, elem_id="bmx-main"):
                 _chat_panel(w)
             with gr.Column(scale=1, min_width=280, elem_id="bmx-side"):
-                _side_panel(w, loaded, fallback_reason)
+                _side_panel(w, pool, loaded, problem)
     return w
 
 
@@ -111,12 +126,13 @@ def _chat_panel(w: SimpleNamespace) -> None:
                              label=text("examples", "en"), elem_id="bmx-examples")
 
 
-def _side_panel(w: SimpleNamespace, loaded: LoadedModel, fallback_reason: str) -> None:
-    w.card = gr.Markdown(model_card(loaded, "en", fallback_reason), elem_id="model-card")
-    adapters = loaded.adapters.names()
-    w.adapter = gr.Dropdown([NO_ADAPTER, *adapters], value=loaded.adapters.active or NO_ADAPTER,
-                            label=text("adapter", "en"), info=text("adapter_info", "en"),
-                            interactive=bool(adapters), elem_id="bmx-adapter")
+def _side_panel(w: SimpleNamespace, pool: ModelPool, loaded: LoadedModel, problem) -> None:
+    w.model = gr.Dropdown([(pool.title(name), name) for name in pool.names()], value=pool.default,
+                          label=text("model", "en"), info=text("model_info", "en"),
+                          interactive=len(pool.names()) > 1, elem_id="bmx-model")
+    w.card = gr.Markdown(model_card(loaded, "en", problem), elem_id="model-card")
+    w.adapter = gr.Dropdown(**adapter_choices(loaded), label=text("adapter", "en"), info=text("adapter_info", "en"),
+                            elem_id="bmx-adapter")
     w.reply_language = gr.Radio(reply_language_choices("en"), value="auto", label=text("reply_language", "en"),
                                 elem_id="bmx-reply-language")
     with gr.Accordion(text("settings", "en"), open=False, elem_id="bmx-settings") as w.settings:
@@ -135,10 +151,10 @@ def _disclaimer(lang: str) -> str:
     return f"{text('disclaimer', lang)}\n\n🔒 {text('privacy', lang)}"
 
 
-def _wire_chat(w: SimpleNamespace, state, handlers: ChatHandlers, concurrency_id: str, limit: int) -> None:
+def _wire_chat(w: SimpleNamespace, state, handlers: ChatHandlers, limit: int) -> None:
     options = [w.reply_language, w.temperature, w.top_p, w.max_new_tokens, w.repetition_penalty,
                w.seed, w.adapter, w.ui_lang]
-    queue = {"concurrency_id": concurrency_id, "concurrency_limit": limit}
+    queue = {"concurrency_id": "generate", "concurrency_limit": limit}
     respond = {"fn": handlers.respond, "inputs": [w.message, state, *options],
                "outputs": [w.chatbot, w.message, state], **queue}
     events = [
@@ -152,16 +168,20 @@ def _wire_chat(w: SimpleNamespace, state, handlers: ChatHandlers, concurrency_id
     w.clear.click(handlers.clear, [state], cleared, cancels=events, api_name="clear")
     w.chatbot.clear(handlers.clear, [state], cleared, cancels=events, api_name=False)  # its own bin icon
     w.export.click(handlers.export, [state, w.ui_lang], [w.export_files], api_name="export")
-    # Queued with the replies, so a switch never lands in the middle of one.
-    w.adapter.change(handlers.switch_adapter, [w.adapter], None, api_name=False, **queue)
+    # `input`, not `change`: only the person's own choice loads a model (a revert after a
+    # failed load must not trigger another). Loading can take minutes: its own queue.
+    w.model.input(handlers.switch_model, [w.model, state, w.ui_lang], [w.model, w.card, w.adapter, state],
+                  api_name="switch_model", concurrency_id="load_model", concurrency_limit=1)
 
 
-def _wire_interface_language(demo: gr.Blocks, w: SimpleNamespace, loaded: LoadedModel, fallback: str) -> None:
-    def relabel(lang: str) -> dict:
+def _wire_interface_language(demo: gr.Blocks, w: SimpleNamespace, state, pool: ModelPool, problem) -> None:
+    def relabel(lang: str, conversation) -> dict:
         lang = lang if lang in UI_LANGUAGES else "en"
+        loaded = conversation.loaded if conversation is not None else pool.get(pool.default)
         return {
             w.title: _title(lang),
-            w.card: model_card(loaded, lang, fallback),
+            w.model: gr.update(label=text("model", lang), info=text("model_info", lang)),
+            w.card: model_card(loaded, lang, problem if loaded is pool.get(pool.default) else None),
             w.chatbot: gr.update(label=text("chatbot", lang), placeholder=text("chat_placeholder", lang)),
             w.message: gr.update(label=text("input", lang), placeholder=text("input_placeholder", lang)),
             **{button: gr.update(value=text(key, lang)) for button, key in (
@@ -178,10 +198,10 @@ def _wire_interface_language(demo: gr.Blocks, w: SimpleNamespace, loaded: Loaded
             w.disclaimer: _disclaimer(lang),
         }
 
-    relabelled = [w.title, w.card, w.chatbot, w.message, w.send, w.stop, w.regenerate, w.clear, w.export,
-                  w.export_files, w.examples.dataset, w.adapter, w.reply_language, w.settings,
+    relabelled = [w.title, w.model, w.card, w.chatbot, w.message, w.send, w.stop, w.regenerate, w.clear,
+                  w.export, w.export_files, w.examples.dataset, w.adapter, w.reply_language, w.settings,
                   w.temperature, w.top_p, w.max_new_tokens, w.repetition_penalty, w.seed, w.disclaimer]
-    w.ui_lang.change(relabel, [w.ui_lang], relabelled, api_name=False, queue=False).then(
+    w.ui_lang.change(relabel, [w.ui_lang, state], relabelled, api_name=False, queue=False).then(
         None, [w.ui_lang], None, js=APPLY_DIRECTION_JS)
     # The page opens in the browser's language, with dir/lang set on the container either way.
     demo.load(preferred_language, None, [w.ui_lang], api_name=False, queue=False).then(

@@ -4,6 +4,9 @@ The engine keeps the history the model reads (a text-only model never keeps an i
 a vision model keeps decoded pixels). The screen also shows each turn's files as they
 were uploaded, and the exchange that is still being generated; both live here.
 One Conversation per browser session (gr.State), so no one sees another person's chat.
+
+Files a browser cannot show (DICOM, TIFF) get a PNG preview beside the upload, made by the
+engine's image intake, so the person sees what the model sees.
 """
 
 from __future__ import annotations
@@ -13,11 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from engine.backend import TokenBackend, local_tokens
+from engine.errors import UserFacingError
 from engine.generation import GenerationSettings
+from engine.images import MedicalImage, load_image
 from engine.loading import LoadedModel
 from engine.session import ChatSession, Reply
 
 NO_ADAPTER = "none"
+# What browsers display in an <img>; anything else is shown through a PNG preview.
+BROWSER_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif"}
+PREVIEW_SUFFIX = ".preview.png"
 
 
 @dataclass(frozen=True)
@@ -38,8 +47,8 @@ class PendingExchange:
 
 
 class Conversation:
-    def __init__(self, loaded: LoadedModel):
-        self.session = ChatSession(loaded)
+    def __init__(self, loaded: LoadedModel, backend: TokenBackend = local_tokens):
+        self.session = ChatSession(loaded, backend=backend)
         self.attachments: list[tuple[str, ...]] = []  # uploaded files, one entry per finished user turn
         self.pending: PendingExchange | None = None
         self.export_dirs: list[Path] = []
@@ -52,10 +61,35 @@ class Conversation:
     def send(self, text: str, files: Sequence[str], options: ChatOptions) -> Reply:
         """Start a reply; raises UserFacingError (bad file, empty message) with nothing changed."""
         self._apply(options)
-        files = tuple(files)
-        reply = self.session.send(text or "", images=files)
-        self.pending = PendingExchange((text or "").strip(), files, reply, self.epoch)
+        images = self._read_images(files)
+        reply = self.session.send(text or "", images=images)
+        shown = tuple(_shown_file(path, image) for path, image in zip(files, images))
+        self.pending = PendingExchange((text or "").strip(), shown, reply, self.epoch)
         return reply
+
+    def switch_model(self, loaded: LoadedModel) -> None:
+        """Go on with another model: the conversation so far is kept (a text-only model
+        reads its text; images already sent stay on screen)."""
+        if self.pending is not None:
+            raise UserFacingError("generation_in_progress")
+        old = self.session
+        self.session = ChatSession(loaded, old.language_policy, old.settings, backend=old.backend)
+        self.session.adapter = loaded.adapters.active
+        self.session.messages = list(old.messages)
+        self.session.last_language = old.last_language
+
+    def _read_images(self, files: Sequence[str]) -> list:
+        """Decoded once here, for the model and for the previews. A text-only model never
+        sees them, so there a file that cannot be read is only shown as a link."""
+        if self.session.reads_images:
+            return [load_image(path) for path in files]  # UserFacingError names the bad file
+        images = []
+        for path in files:
+            try:
+                images.append(load_image(path) if _needs_preview(path) else path)
+            except UserFacingError:
+                images.append(path)
+        return images
 
     def regenerate(self, options: ChatOptions) -> Reply:
         """Answer the last user message again; its files go with it."""
@@ -101,8 +135,22 @@ class Conversation:
     def _apply(self, options: ChatOptions) -> None:
         self.session.language_policy = options.reply_language
         self.session.settings = options.settings
-        adapters = self.loaded.adapters
-        # The base weights are shared by every session; replies are generated one at a time
-        # per model (the queue's concurrency limit), so each reply sets its own adapter.
-        if adapters.names():
-            adapters.activate(None if options.adapter == NO_ADAPTER else options.adapter)
+        # The weights are shared by every session; each reply switches them to its own
+        # session's adapter (engine/backend.py). A name this model lacks means none.
+        adapter = None if options.adapter == NO_ADAPTER else options.adapter
+        self.session.adapter = adapter if adapter in self.loaded.adapters.names() else None
+
+
+def _needs_preview(path: str) -> bool:
+    return Path(path).suffix.lower() not in BROWSER_IMAGE_SUFFIXES
+
+
+def _shown_file(path: str, image) -> str:
+    """The file to show in the conversation: the upload itself, or a PNG preview of it
+    written beside it (inside Gradio's upload cache, which is cleaned on schedule)."""
+    if not (isinstance(image, MedicalImage) and _needs_preview(path)):
+        return path
+    preview = Path(path).with_name(Path(path).name + PREVIEW_SUFFIX)
+    if not preview.exists():
+        image.image.save(preview, format="PNG")
+    return str(preview)

@@ -14,7 +14,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ui.conversation import Conversation
+from ui.conversation import PREVIEW_SUFFIX, Conversation
 from ui.strings import text
 from ui.transcript import Turn, finished_turns
 
@@ -37,7 +37,7 @@ def export_record(conversation: Conversation, exported_at: datetime) -> dict:
         "app": "BiMediX Chat",
         "exported_at": exported_at.isoformat(timespec="seconds"),
         "model": {"card": card.name, "title": card.title, "medical": card.medical,
-                  "adapter": conversation.loaded.adapters.active},
+                  "adapter": conversation.session.adapter},
         "messages": [_message_record(turn) for turn in finished_turns(conversation)],
     }
 
@@ -45,7 +45,7 @@ def export_record(conversation: Conversation, exported_at: datetime) -> dict:
 def _message_record(turn: Turn) -> dict:
     record = {"role": turn.role, "content": turn.text, "language": turn.lang}
     if turn.files:
-        record["attachments"] = [Path(path).name for path in turn.files]
+        record["attachments"] = [Path(path).name.removesuffix(PREVIEW_SUFFIX) for path in turn.files]
     return record
 
 

@@ -4,6 +4,10 @@
 Replies stream: the Chatbot is re-rendered from the Conversation on every chunk. Stop
 cancels the event; Gradio then closes the handler's generator, whose `finally` closes the
 Reply, which ends generation in the engine at once.
+
+Handlers run in the app's own process and keep the Conversation there. Only token
+generation goes to the GPU (ui/spaces_gpu.py): on ZeroGPU it runs in a forked worker that
+gets a plain request and sends back token ids, so no session state has to cross over.
 """
 
 from __future__ import annotations
@@ -12,13 +16,13 @@ from typing import Iterator
 
 import gradio as gr
 
-from engine.errors import UserFacingError
+from engine.errors import UserFacingError, notice
 from engine.generation import GenerationSettings
-from engine.loading import LoadedModel
+from engine.pool import ModelPool
 from engine.session import Reply
 from ui.conversation import NO_ADAPTER, ChatOptions, Conversation
 from ui.export import write_exports
-from ui.spaces_gpu import gpu
+from ui.spaces_gpu import token_backend
 from ui.strings import text
 from ui.transcript import chat_messages
 
@@ -46,15 +50,17 @@ def split_message(message: dict | str | None) -> tuple[str, list[str]]:
 
 
 class ChatHandlers:
-    def __init__(self, loaded: LoadedModel):
-        self.loaded = loaded
-        # Wrapped once here: on ZeroGPU Spaces a GPU is attached only while these run.
-        self.respond = gpu(self._respond)
-        self.regenerate = gpu(self._regenerate)
+    def __init__(self, pool: ModelPool):
+        self.pool = pool
+        self.backend = token_backend()
 
-    def _respond(self, message, conversation: Conversation | None, reply_language, temperature, top_p,
-                 max_new_tokens, repetition_penalty, seed, adapter, ui_lang) -> Iterator[tuple]:
-        conversation = conversation or Conversation(self.loaded)
+    def conversation(self, conversation: Conversation | None) -> Conversation:
+        """This browser session's conversation, started on the app's default model."""
+        return conversation or Conversation(self.pool.get(self.pool.default), self.backend)
+
+    def respond(self, message, conversation: Conversation | None, reply_language, temperature, top_p,
+                max_new_tokens, repetition_penalty, seed, adapter, ui_lang) -> Iterator[tuple]:
+        conversation = self.conversation(conversation)
         user_text, files = split_message(message)
         options = chat_options(reply_language, temperature, top_p, max_new_tokens,
                                repetition_penalty, seed, adapter)
@@ -69,9 +75,9 @@ class ChatHandlers:
             yield view, gr.update() if cleared else EMPTY_INPUT, conversation
             cleared = True
 
-    def _regenerate(self, conversation: Conversation | None, reply_language, temperature, top_p,
-                    max_new_tokens, repetition_penalty, seed, adapter, ui_lang) -> Iterator[tuple]:
-        conversation = conversation or Conversation(self.loaded)
+    def regenerate(self, conversation: Conversation | None, reply_language, temperature, top_p,
+                   max_new_tokens, repetition_penalty, seed, adapter, ui_lang) -> Iterator[tuple]:
+        conversation = self.conversation(conversation)
         options = chat_options(reply_language, temperature, top_p, max_new_tokens,
                                repetition_penalty, seed, adapter)
         try:
@@ -85,7 +91,7 @@ class ChatHandlers:
 
     @staticmethod
     def _stream(conversation: Conversation, reply: Reply, ui_lang: str) -> Iterator[list[dict]]:
-        for line in reply.notices():  # already in the reply's language
+        for line in reply.notices(ui_lang):  # in the interface language, like every other message
             gr.Info(line)
         try:
             yield chat_messages(conversation)
@@ -118,7 +124,26 @@ class ChatHandlers:
         gr.Info(text("exported", ui_lang))
         return gr.update(value=[str(path) for path in paths], visible=True)
 
-    def switch_adapter(self, name: str) -> None:
-        """Checked and applied now; each reply applies its own session's choice again."""
-        if self.loaded.adapters.names():
-            self.loaded.adapters.activate(None if name in (None, NO_ADAPTER) else name)
+    def switch_model(self, name: str, conversation: Conversation | None, ui_lang: str) -> tuple:
+        """Load the chosen model (once per app) and go on with it; the chat is kept.
+
+        Returns (model selector, model card, adapter selector, state). If the model cannot
+        be used, the person is told why in the interface language and the selector goes
+        back to the model in use.
+        """
+        from ui.chat import adapter_choices, model_card  # the screen's own renderings
+
+        conversation = self.conversation(conversation)
+        current = self.pool.name_of(conversation.loaded)
+        if name == current:
+            return name, gr.update(), gr.update(), conversation
+        if not self.pool.is_loaded(name):
+            gr.Info(notice("model_loading", ui_lang, model=self.pool.title(name)))
+        try:
+            loaded = self.pool.get(name)
+            conversation.switch_model(loaded)
+        except UserFacingError as error:
+            gr.Warning(f"{error.message(ui_lang)} {notice('model_kept', ui_lang)}")
+            return current, gr.update(), gr.update(), conversation
+        gr.Info(notice("model_switched", ui_lang, model=loaded.card.title))
+        return name, model_card(loaded, ui_lang), gr.update(**adapter_choices(loaded)), conversation

@@ -1,14 +1,19 @@
 """`spaces.GPU` on Hugging Face Spaces, a no-op everywhere else.
 
 On ZeroGPU hardware a GPU is attached only while a function decorated with `spaces.GPU`
-runs, so the functions that generate replies are wrapped. The `spaces` package exists
-only on Spaces (and on other Hugging Face hardware it is itself a no-op).
+runs, and that function runs in a forked worker process: its arguments and everything it
+yields are pickled across. So only token generation is decorated, and it takes a plain
+`GenerationRequest` (the model named by its registry key, tensors on the CPU) and yields
+token ids; conversations, history and the detokenizer stay in the app's process.
+The `spaces` package exists only on Spaces (elsewhere it is itself a no-op).
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import Callable, TypeVar
+
+from engine.backend import RemoteTokens, TokenBackend, local_tokens, worker_tokens
 
 F = TypeVar("F", bound=Callable)
 
@@ -20,3 +25,12 @@ def gpu(function: F) -> F:
     except ImportError:
         return function
     return spaces.GPU(function)
+
+
+def token_backend() -> TokenBackend:
+    """How replies get their tokens: through `spaces.GPU` on Spaces, else in this process."""
+    try:
+        importlib.import_module("spaces")
+    except ImportError:
+        return local_tokens
+    return RemoteTokens(gpu(worker_tokens))

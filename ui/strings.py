@@ -18,6 +18,8 @@ STRINGS = MappingProxyType({
     "en": MappingProxyType({
         "subtitle": "Bilingual (Arabic / English) medical chat",
         "model_heading": "Model",
+        "model": "Model",
+        "model_info": "Loaded when first chosen; the conversation is kept",
         "not_medical": "This is not a medical model: do not rely on its answers.",
         "adapter": "Adapter",
         "adapter_info": "“none” is the base model",
@@ -52,6 +54,8 @@ STRINGS = MappingProxyType({
     "ar": MappingProxyType({
         "subtitle": "محادثة طبية ثنائية اللغة (العربية / الإنجليزية)",
         "model_heading": "النموذج",
+        "model": "النموذج",
+        "model_info": "يُحمَّل عند اختياره أول مرة؛ وتبقى المحادثة كما هي",
         "not_medical": "هذا ليس نموذجًا طبيًا: لا تعتمد على إجاباته.",
         "adapter": "المحوّل (Adapter)",
         "adapter_info": "«none» هو النموذج الأساسي",

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ui.bidi import render_message
-from ui.conversation import Conversation
+from ui.conversation import PREVIEW_SUFFIX, Conversation
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def chat_messages(conversation: Conversation | None) -> list[dict]:
 
 
 def _chat_message(turn: Turn) -> dict:
-    files = [{"path": path, "orig_name": Path(path).name} for path in turn.files]
+    files = [{"path": path, "orig_name": Path(path).name.removesuffix(PREVIEW_SUFFIX)} for path in turn.files]
     if not files:
         return {"role": turn.role, "content": turn.html}
     return {"role": turn.role, "content": files + ([turn.html] if turn.text else [])}

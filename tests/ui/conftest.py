@@ -71,8 +71,9 @@ def app_url(preview):  # preview: the model cache is warm before the server star
 
 @pytest.fixture(scope="session")
 def llava_app_url(tiny_dirs):
-    """The app on a tiny random Llava: images really reach a vision model, quickly."""
-    with running_app("--model", str(tiny_dirs("llava"))) as url:
+    """The app on a tiny random Llava (images really reach a vision model, quickly), with
+    a tiny text-only Llama offered in the model selector."""
+    with running_app("--model", str(tiny_dirs("llava")), "--model", str(tiny_dirs("llama"))) as url:
         yield url
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from engine.pool import ModelPool
+
 SHORT = {"reply_language": "auto", "temperature": 0.0, "top_p": 0.9, "max_new_tokens": 8,
          "repetition_penalty": 1.0, "seed": -1, "adapter": "none"}
 
@@ -116,9 +118,21 @@ def test_an_image_on_the_text_only_preview_is_shown_and_the_text_answered(app_ur
 def test_gpu_cards_fall_back_to_the_preview_on_a_cpu_machine(monkeypatch):
     import torch
 
-    from app import load_with_fallback
+    from app import model_specs
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    loaded, reason = load_with_fallback("bimedix-bi", [], None)
-    assert loaded.card.name == "preview"
-    assert "needs a GPU" in reason
+    pool = ModelPool(model_specs(["bimedix-bi"], [], None))
+    loaded, problem = pool.start()
+    assert loaded.card.name == "preview" and pool.default == "preview"
+    assert problem.code == "model_needs_gpu"
+    assert "needs a GPU" in problem.message("en") and "GPU" in problem.message("ar")
+    assert pool.names() == ["bimedix-bi", "preview"]  # still offered: choosing it says why it cannot run
+
+
+def test_models_come_from_repeated_options_or_a_comma_separated_variable():
+    from app import model_specs
+
+    specs = model_specs(["bimedix2-8b,preview", "preview", "/models/mine"], ["/adapters/a"], True)
+    assert [spec.name for spec in specs] == ["bimedix2-8b", "preview", "/models/mine"]
+    assert specs[0].adapters == ("/adapters/a",) and specs[1].adapters == ()
+    assert all(spec.load_in_4bit for spec in specs)

@@ -158,3 +158,34 @@ def test_a_file_that_is_not_an_image_gets_the_engines_message(page, llava_app_ur
         assert page.locator("#bmx-input textarea").input_value() == "What is this?"  # kept for a fix
         page.locator("#bmx-input .delete-button").click()
         page.wait_for_selector("#bmx-input .thumbnail-item", state="detached")
+
+
+def test_a_dicom_upload_is_shown_as_an_image(page, llava_app_url, tmp_path, screenshot):
+    import numpy as np
+
+    from tests.engine.test_images import dicom_dataset, write_dicom
+
+    dicom = tmp_path / "chest.dcm"
+    write_dicom(dicom, dicom_dataset(np.tile(np.arange(64, dtype=np.uint16) * 40, (48, 1))))
+    open_app(page, llava_app_url)
+    set_number(page, "bmx-max-new-tokens", 4)
+    send(page, "Describe this CT slice.", files=(dicom,))
+    image = page.locator(f"{USER_MESSAGES} img").first
+    image.wait_for()
+    assert image.evaluate("e => e.complete && e.naturalWidth") == 64  # the PNG preview, decoded
+    screenshot("dicom-preview")
+
+
+def test_the_model_selector_switches_models_and_keeps_the_chat(page, llava_app_url, tiny_dirs, screenshot):
+    open_app(page, llava_app_url)
+    set_number(page, "bmx-max-new-tokens", 4)
+    send(page, "Hello")
+    llama = tiny_dirs("llama").name
+    assert llama not in page.locator("#model-card").inner_text()
+    page.locator("#bmx-model input").click()
+    page.locator("ul[role='listbox'] li", has_text=llama).click()
+    page.wait_for_function(f"document.querySelector('#model-card').innerText.includes({llama!r})")
+    assert any(llama in text for text in toast_texts(page))  # "Now chatting with ..."
+    send(page, "ما هو فقر الدم؟")
+    assert page.locator(USER_MESSAGES).count() == 2 and page.locator(BOT_MESSAGES).count() == 2
+    screenshot("model-switched")

@@ -9,7 +9,8 @@ from engine.loading import load_model
 from tests.engine.test_loading import make_adapter
 from ui.chat import build_chat_app
 from ui.conversation import ChatOptions, Conversation
-from ui.handlers import ChatHandlers, chat_options
+from engine.pool import ModelPool, ModelSpec
+from ui.handlers import chat_options
 from ui.transcript import chat_messages
 
 SHORT = ChatOptions(settings=GenerationSettings(temperature=0, max_new_tokens=4, repetition_penalty=1.0))
@@ -120,17 +121,21 @@ def test_sessions_are_separate_and_each_reply_uses_its_own_adapter(tiny_dirs, tm
     assert "bob" not in str(chat_messages(alice)) and "alice" not in str(chat_messages(bob))
 
 
-def test_the_adapter_selector_lists_the_loaded_adapters_and_switches(tiny_dirs, tmp_path):
+def test_the_adapter_selector_lists_the_loaded_adapters_and_choosing_one_leaves_others_alone(tiny_dirs, tmp_path):
     directory = tiny_dirs("llama")
-    loaded = load_model(str(directory), adapters=[str(make_adapter(directory, tmp_path / "first", seed=1))])
-    demo = build_chat_app(loaded)
+    adapter = str(make_adapter(directory, tmp_path / "first", seed=1))
+    pool = ModelPool([ModelSpec(str(directory), (adapter,))])
+    demo = build_chat_app(pool)
     selector = next(block for block in demo.blocks.values() if getattr(block, "elem_id", None) == "bmx-adapter")
     assert [value for _, value in selector.choices] == ["none", "first"] and selector.value == "first"
-    handlers = ChatHandlers(loaded)
-    handlers.switch_adapter("none")
-    assert loaded.adapters.active is None
-    handlers.switch_adapter("first")
-    assert loaded.adapters.active == "first"
+    loaded = pool.get(pool.default)
+    alice, bob = Conversation(loaded), Conversation(loaded)
+    alice._apply(ChatOptions(adapter="none"))
+    bob._apply(ChatOptions(adapter="first"))
+    # A choice is the session's own: it applies to that session's replies only.
+    assert alice.session.adapter is None and bob.session.adapter == "first"
+    alice._apply(ChatOptions(adapter="not-loaded-here"))
+    assert alice.session.adapter is None
 
 
 @pytest.mark.parametrize("seed,expected", [(-1, None), (None, None), (0, 0), (42.0, 42)])

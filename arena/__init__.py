@@ -1,0 +1,51 @@
+"""Blind side-by-side comparisons (arena): studies, raters, battles, votes, ratings.
+
+No Gradio here: the Arena and Leaderboard tabs call these functions. Typical flow::
+
+    from arena import *
+
+    store = open_store("sqlite:///arena.db")              # or open_store(data_dir=...)
+    ensure_study(store, "bimedix-2025", access_code="4711")  # at app start-up
+    rater = join_study(store, "bimedix-2025", "Dr Sara", access_code=typed_code)
+    battle = start_battle(store, rater, ["bimedix2-8b", "bimedix-bi", "card:adapter"])
+    #   ... stream both sides: battle.model_a behind "Model A", battle.model_b behind "B" ...
+    receipt = record_vote(store, battle.id, rater, "model_a", messages_a, messages_b,
+                          settings, reason="clearer dosing", rater_language="ar")
+    #   receipt.model_a / receipt.model_b: the identities, shown only now
+    boards = store_leaderboards(store, "bimedix-2025")    # {"all","ar","en","mixed"}
+    boards["all"].to_frame()                              # the table; .win_rates the matrix
+    if verify_access_code(store, "bimedix-2025", code):
+        study_progress(store, "bimedix-2025")             # the admin view
+    export_votes(store, jsonl="votes.jsonl", csv_path="votes.csv")
+
+Every user-facing failure is an `ArenaError` (a `engine.errors.UserFacingError`) with a
+`.code` and `.message(lang)` in Arabic or English; see arena/errors.py for the codes.
+"""
+
+from arena.errors import ArenaError
+from arena.export import export_votes, read_csv_records, write_csv, write_jsonl
+from arena.leaderboard import (Leaderboard, LeaderboardRow, build_leaderboard,
+                               leaderboards_by_language, store_leaderboards)
+from arena.leaks import LeakReport, find_identity_leaks
+from arena.progress import RaterProgress, study_progress
+from arena.ratings import (bootstrap_bradley_terry, fit_bradley_terry, online_elo, record_counts,
+                           win_rate_matrix)
+from arena.records import VoteRecord, battles_frame, load_votes
+from arena.store import ArenaStore, database_url, default_data_dir, open_store
+from arena.study import (BattleInfo, Pair, RaterInfo, StudyInfo, draw_pair, ensure_study, get_study,
+                         join_study, list_studies, set_access_code, start_battle, verify_access_code)
+from arena.tables import CONVERSATION_LANGUAGES, WINNERS
+from arena.transcripts import conversation_language
+from arena.votes import RATER_LANGUAGES, VoteReceipt, record_vote
+
+__all__ = [
+    "ArenaError", "ArenaStore", "BattleInfo", "CONVERSATION_LANGUAGES", "Leaderboard",
+    "LeaderboardRow", "LeakReport", "Pair", "RATER_LANGUAGES", "RaterInfo", "RaterProgress",
+    "StudyInfo", "VoteReceipt", "VoteRecord", "WINNERS", "battles_frame",
+    "bootstrap_bradley_terry", "build_leaderboard", "conversation_language", "database_url",
+    "default_data_dir", "draw_pair", "ensure_study", "export_votes", "find_identity_leaks",
+    "fit_bradley_terry", "get_study", "join_study", "leaderboards_by_language", "list_studies",
+    "load_votes", "online_elo", "open_store", "read_csv_records", "record_counts", "record_vote",
+    "set_access_code", "start_battle", "store_leaderboards", "study_progress",
+    "verify_access_code", "win_rate_matrix", "write_csv", "write_jsonl",
+]

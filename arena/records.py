@@ -1,0 +1,75 @@
+"""Reading votes back: full records for export, a compact battle table for ratings."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+import pandas as pd
+from sqlalchemy import select
+
+from arena.store import ArenaStore
+from arena.tables import Battle, Rater, Study, Vote
+
+BATTLE_COLUMNS = ("battle_id", "model_a", "model_b", "winner", "language", "flagged_leak", "voted_at")
+
+
+@dataclass(frozen=True)
+class VoteRecord:
+    """One vote with its battle, rater and study: a row of the export."""
+
+    battle_id: str
+    study: str
+    rater_id: int
+    rater_name: str
+    model_a: str
+    model_b: str
+    winner: str
+    reason: str | None
+    rater_language: str | None
+    conversation_language: str
+    flagged_leak: bool
+    leak_reason: str | None
+    started_at: datetime
+    voted_at: datetime
+    transcript_a: list
+    transcript_b: list
+    generation_settings: dict
+
+    def to_dict(self) -> dict:
+        """JSON-ready: times as ISO 8601 UTC strings."""
+        record = asdict(self)
+        record["started_at"] = self.started_at.isoformat()
+        record["voted_at"] = self.voted_at.isoformat()
+        return record
+
+
+def load_votes(store: ArenaStore, study: str | None = None, include_flagged: bool = True) -> list[VoteRecord]:
+    """Every vote (of one study, or all), oldest first — the order online Elo replays."""
+    query = (
+        select(Vote, Battle, Rater.display_name, Study.name)
+        .join(Battle, Vote.battle_id == Battle.id)
+        .join(Rater, Battle.rater_id == Rater.id)
+        .join(Study, Battle.study_id == Study.id)
+        .order_by(Vote.voted_at, Vote.id)
+    )
+    if study is not None:
+        query = query.where(Study.name == study)
+    if not include_flagged:
+        query = query.where(Vote.flagged_leak.is_(False))
+    with store.read() as session:
+        return [
+            VoteRecord(battle.id, study_name, battle.rater_id, rater_name, battle.model_a,
+                       battle.model_b, vote.winner, vote.reason, vote.rater_language,
+                       vote.conversation_language, vote.flagged_leak, vote.leak_reason,
+                       battle.started_at, vote.voted_at, vote.transcript_a, vote.transcript_b,
+                       vote.generation_settings)
+            for vote, battle, rater_name, study_name in session.execute(query)
+        ]
+
+
+def battles_frame(records: list[VoteRecord]) -> pd.DataFrame:
+    """The battle table the ratings use: one row per vote, in voting order."""
+    rows = [(r.battle_id, r.model_a, r.model_b, r.winner, r.conversation_language, r.flagged_leak,
+             r.voted_at) for r in records]
+    return pd.DataFrame(rows, columns=list(BATTLE_COLUMNS))

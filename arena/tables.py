@@ -1,0 +1,117 @@
+"""The arena's database tables (SQLAlchemy 2 declarative ORM).
+
+studies ─< raters ─< battles ─< votes (at most one per battle: `votes.battle_id` is unique)
+
+A battle is created when a round starts (the pair is drawn and the sides assigned), so a
+study's progress shows rounds started but never voted. A vote row holds everything needed
+to analyse it later without the app: both full transcripts, the identities behind each
+side, the generation settings and the detected conversation language. Times are UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+WINNERS: tuple[str, ...] = ("model_a", "model_b", "tie", "both_bad")
+CONVERSATION_LANGUAGES: tuple[str, ...] = ("ar", "en", "mixed")
+
+MODEL_ID_LENGTH = 200
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes on every backend.
+
+    SQLite has no time zone type and hands back naive values; storing naive UTC and
+    re-attaching UTC on the way out keeps comparisons and ISO exports unambiguous.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("arena timestamps must be timezone-aware")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Study(Base):
+    __tablename__ = "arena_studies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    # "scrypt$n$r$p$salt$hash" (see arena.study.hash_access_code); None: an open study.
+    access_code_hash: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+    raters: Mapped[list[Rater]] = relationship(back_populates="study")
+
+
+class Rater(Base):
+    __tablename__ = "arena_raters"
+    # One rater per (study, name key): joining again with the same name returns the same
+    # rater, so a refreshed browser tab continues a rater's progress instead of forking it.
+    __table_args__ = (UniqueConstraint("study_id", "name_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("arena_studies.id", ondelete="CASCADE"), index=True)
+    display_name: Mapped[str] = mapped_column(String(64))
+    # The display name normalised (NFC, collapsed spaces, casefolded): "Dr  Sara" == "dr sara".
+    name_key: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+    study: Mapped[Study] = relationship(back_populates="raters")
+
+
+class Battle(Base):
+    __tablename__ = "arena_battles"
+
+    # A random hex id, not a counter: safe to hold in a browser session and unique across
+    # databases when exports from several deployments are merged.
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("arena_studies.id", ondelete="CASCADE"), index=True)
+    rater_id: Mapped[int] = mapped_column(ForeignKey("arena_raters.id", ondelete="CASCADE"), index=True)
+    # The side assignment: model_a is the model shown as "Model A", model_b as "Model B".
+    model_a: Mapped[str] = mapped_column(String(MODEL_ID_LENGTH))
+    model_b: Mapped[str] = mapped_column(String(MODEL_ID_LENGTH))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    # Set in the vote's own transaction; a battle with voted_at and no vote (or the other
+    # way round) would be a half-written vote, which the crash tests look for.
+    voted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    vote: Mapped[Vote | None] = relationship(back_populates="battle")
+
+
+class Vote(Base):
+    __tablename__ = "arena_votes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    battle_id: Mapped[str] = mapped_column(ForeignKey("arena_battles.id", ondelete="CASCADE"), unique=True)
+    winner: Mapped[str] = mapped_column(String(16))  # one of WINNERS
+    reason: Mapped[str | None] = mapped_column(Text)
+    rater_language: Mapped[str | None] = mapped_column(String(16))
+    conversation_language: Mapped[str] = mapped_column(String(8), index=True)  # CONVERSATION_LANGUAGES
+    # Lists of {"role", "content", "images"?: [file names]} as each side saw them.
+    transcript_a: Mapped[list] = mapped_column(JSON)
+    transcript_b: Mapped[list] = mapped_column(JSON)
+    generation_settings: Mapped[dict] = mapped_column(JSON)
+    flagged_leak: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    leak_reason: Mapped[str | None] = mapped_column(Text)
+    voted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+    battle: Mapped[Battle] = relationship(back_populates="vote")

@@ -1,0 +1,123 @@
+"""Casting a vote: one transaction holding everything the analysis will ever need.
+
+The vote row (winner, reason, rater language, conversation language, both transcripts,
+generation settings, leak flag) and the battle's `voted_at` are written together, so a
+crash, a kill or a busy database leaves either the whole vote or nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, is_dataclass
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+
+from arena.errors import ArenaError
+from arena.leaks import find_identity_leaks
+from arena.store import ArenaStore
+from arena.study import RaterInfo
+from arena.tables import WINNERS, Battle, Vote, utc_now
+from arena.transcripts import conversation_language, has_reply, stored_transcript
+
+RATER_LANGUAGES: tuple[str, ...] = ("ar", "en", "ar+en")
+REASON_LIMIT = 4000
+
+
+@dataclass(frozen=True)
+class VoteReceipt:
+    """What the UI shows after a vote: the identities are revealed only now."""
+
+    battle_id: str
+    model_a: str
+    model_b: str
+    winner: str
+    conversation_language: str  # "ar", "en" or "mixed"
+    flagged_leak: bool
+    leak_reason: str | None
+    voted_at: datetime
+
+
+def _settings_json(settings) -> dict:
+    if settings is None:
+        return {}
+    if is_dataclass(settings):
+        settings = asdict(settings)
+    if not isinstance(settings, Mapping):
+        raise TypeError("generation_settings must be a mapping or a dataclass")
+    settings = dict(settings)
+    json.dumps(settings)  # TypeError now, not a half-failed transaction later
+    return settings
+
+
+def _checked_inputs(winner: str, reason: str | None, rater_language: str | None) -> str | None:
+    if winner not in WINNERS:
+        raise ArenaError("invalid_winner", winner=winner)
+    if rater_language is not None and rater_language not in RATER_LANGUAGES:
+        raise ArenaError("invalid_rater_language", language=rater_language,
+                         accepted=", ".join(RATER_LANGUAGES))
+    reason = (reason or "").strip() or None
+    if reason is not None and len(reason) > REASON_LIMIT:
+        raise ArenaError("reason_too_long", size=len(reason), limit=REASON_LIMIT)
+    return reason
+
+
+def _replies(transcript: list[dict]) -> list[str]:
+    return [m["content"] for m in transcript if m["role"] == "assistant"]
+
+
+def record_vote(
+    store: ArenaStore,
+    battle_id: str,
+    rater: RaterInfo | int,
+    winner: str,
+    transcript_a: Iterable,
+    transcript_b: Iterable,
+    generation_settings=None,
+    *,
+    reason: str | None = None,
+    rater_language: str | None = None,
+    leak_model_ids: Sequence[str] = (),
+) -> VoteReceipt:
+    """Store the rater's vote on a battle, all in one transaction.
+
+    `winner`: "model_a", "model_b", "tie" or "both_bad". Transcripts: each side's messages
+    (engine `Message`s or {"role", "content", "images"?} dicts); both must end with a reply.
+    `generation_settings`: a GenerationSettings (or any dataclass/JSON-able mapping).
+    `leak_model_ids`: configured ids to look for in the replies besides the battle's own.
+    Raises ArenaError: "invalid_winner", "invalid_rater_language", "reason_too_long",
+    "vote_before_replies", "battle_not_found", "battle_not_yours", "already_voted",
+    "database_busy", "database_unavailable"; nothing is stored when it raises.
+    """
+    reason = _checked_inputs(winner, reason, rater_language)
+    side_a, side_b = stored_transcript(transcript_a), stored_transcript(transcript_b)
+    for side, transcript in (("A", side_a), ("B", side_b)):
+        if not has_reply(transcript):
+            raise ArenaError("vote_before_replies", side=side)
+    settings = _settings_json(generation_settings)
+    language = conversation_language(side_a, side_b)
+    rater_id = rater.id if isinstance(rater, RaterInfo) else rater
+    try:
+        with store.write() as session:
+            battle = session.get(Battle, battle_id)
+            if battle is None:
+                raise ArenaError("battle_not_found")
+            if battle.rater_id != rater_id:
+                raise ArenaError("battle_not_yours")
+            if battle.voted_at is not None:
+                raise ArenaError("already_voted")
+            leaks = find_identity_leaks({"A": _replies(side_a), "B": _replies(side_b)},
+                                        [battle.model_a, battle.model_b, *leak_model_ids])
+            now = utc_now()
+            session.add(Vote(battle_id=battle.id, winner=winner, reason=reason,
+                             rater_language=rater_language, conversation_language=language,
+                             transcript_a=side_a, transcript_b=side_b, generation_settings=settings,
+                             flagged_leak=leaks.flagged, leak_reason=leaks.reason, voted_at=now))
+            battle.voted_at = now
+            session.flush()  # constraint violations surface here, inside the transaction
+            receipt = VoteReceipt(battle.id, battle.model_a, battle.model_b, winner, language,
+                                  leaks.flagged, leaks.reason, now)
+    except IntegrityError as error:  # a concurrent vote on the same battle won the race
+        raise ArenaError("already_voted") from error
+    return receipt

@@ -1,0 +1,136 @@
+"""Where a reply's tokens are generated: in this process, or in a GPU worker process.
+
+A `GenerationRequest` holds everything generation needs as plain, picklable data: the
+model is named by its registry key, never passed as an object, and tensors stay on the
+CPU. That is what lets the same request run in a forked GPU worker (ZeroGPU on Hugging
+Face Spaces runs decorated functions in a forked process and pickles their arguments and
+results), whose copy of this module's registry holds the models loaded before the fork.
+
+A backend is `backend(request, stop_event) -> iterator of token ids`:
+- `local_tokens` generates in this process;
+- `RemoteTokens(run)` calls `run(request)` (an iterator that may live in another process)
+  and closes it when the stop event is set.
+
+Both take one of the model's reply slots first: each loaded model generates at most
+`set_concurrency(key, n)` replies at once (1 by default); the others wait their turn.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import weakref
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+from engine.generation import GenerationSettings, generate_tokens
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    model_key: str
+    input_ids: tuple[int, ...]
+    settings: GenerationSettings
+    stop_token_ids: tuple[int, ...] = ()
+    adapter: str | None = None  # None: the base model without adapters
+    model_inputs: dict = field(default_factory=dict)  # e.g. pixel_values, on the CPU
+
+
+TokenBackend = Callable[[GenerationRequest, threading.Event], Iterator[int]]
+
+# Weak: a model nobody uses any more is freed; a forked worker inherits the entries.
+_MODELS: "weakref.WeakValueDictionary[str, object]" = weakref.WeakValueDictionary()
+_SLOTS: dict[str, threading.BoundedSemaphore] = {}
+_ADAPTER_LOCKS: dict[str, threading.Lock] = {}
+_counter = itertools.count(1)
+_registry_lock = threading.Lock()
+
+
+def register(loaded, name: str) -> str:
+    """Give a loaded model a key that requests can name it by."""
+    with _registry_lock:
+        key = f"{name}#{next(_counter)}"
+        _MODELS[key] = loaded
+        _SLOTS[key] = threading.BoundedSemaphore(1)
+        _ADAPTER_LOCKS[key] = threading.Lock()
+    return key
+
+
+def registered(key: str):
+    try:
+        return _MODELS[key]
+    except KeyError:
+        raise LookupError(f"no loaded model has the key {key!r} in this process") from None
+
+
+def set_concurrency(key: str, replies: int) -> None:
+    """Let a model generate up to `replies` replies at once (call before serving)."""
+    if replies < 1:
+        raise ValueError("replies must be >= 1")
+    _SLOTS[key] = threading.BoundedSemaphore(replies)
+
+
+@contextmanager
+def reply_slot(key: str):
+    """Wait for a free reply slot on this model."""
+    slot = _SLOTS[key]
+    with slot:
+        yield
+
+
+def worker_tokens(request: GenerationRequest, stop_event: threading.Event | None = None) -> Iterator[int]:
+    """Generate in this process, without taking a reply slot: what a GPU worker runs.
+
+    With adapters, the shared model is switched to this request's adapter and held for
+    the whole reply, so replies with different adapters never interleave.
+    """
+    loaded = registered(request.model_key)
+    adapters = loaded.adapters
+    lock = _ADAPTER_LOCKS[request.model_key] if adapters.names() else None
+    with lock or _no_lock():
+        if adapters.names():
+            adapters.activate(request.adapter)
+        model = loaded.model
+        inputs = {name: value.to(model.device) if hasattr(value, "to") else value
+                  for name, value in request.model_inputs.items()}
+        yield from generate_tokens(model, request.input_ids, request.settings, request.stop_token_ids,
+                                   stop_event, inputs)
+
+
+def local_tokens(request: GenerationRequest, stop_event: threading.Event) -> Iterator[int]:
+    """The default backend: take a reply slot, then generate in this process."""
+    with reply_slot(request.model_key):
+        if not stop_event.is_set():  # it may have been stopped while waiting for the slot
+            yield from worker_tokens(request, stop_event)
+
+
+class RemoteTokens:
+    """A backend around `run(request) -> token iterator` that may run in another process.
+
+    The stop event cannot cross a process boundary, so stopping closes the iterator: a
+    ZeroGPU worker then ends its generator after the token in flight.
+    """
+
+    def __init__(self, run: Callable[[GenerationRequest], Iterator[int]]):
+        self.run = run
+
+    def __call__(self, request: GenerationRequest, stop_event: threading.Event) -> Iterator[int]:
+        with reply_slot(request.model_key):
+            if stop_event.is_set():
+                return
+            tokens = self.run(request)
+            try:
+                for token in tokens:
+                    yield token
+                    if stop_event.is_set():
+                        return
+            finally:
+                close = getattr(tokens, "close", None)
+                if close:
+                    close()
+
+
+@contextmanager
+def _no_lock():
+    yield

@@ -1,0 +1,141 @@
+"""The models an app offers, loaded when first chosen and then shared by every session.
+
+    pool = ModelPool([ModelSpec("bimedix2-8b"), ModelSpec("preview")])
+    loaded, problem = pool.start()       # the first one, or the preview model and why
+    other = pool.get("preview")          # loads once; UserFacingError if it cannot
+
+A model that needs a GPU on a machine without one, or whose weights cannot be reached,
+raises a UserFacingError (worded in both languages) and the caller keeps its current
+model. Loading happens once per model even when several sessions ask at the same time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from engine.backend import set_concurrency
+from engine.cards import ModelCard, resolve_card
+from engine.errors import UserFacingError
+from engine.loading import LoadedModel, load_model
+
+log = logging.getLogger(__name__)
+
+PREVIEW = "preview"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str = field(metadata={"help": "model card name or local checkpoint directory"})
+    adapters: tuple[str, ...] = field(default=(), metadata={"help": "PEFT adapter directories"})
+    load_in_4bit: bool | None = field(default=None, metadata={"help": "None: the card's default"})
+
+
+def needs_gpu(card: ModelCard) -> bool:
+    """The papers' models are far too large for a CPU; local checkpoints may be tiny."""
+    return card.family in ("mixtral", "llava") and not card.is_local
+
+
+def gpu_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _card_or_none(name: str) -> ModelCard | None:
+    """A misspelt name must not stop the app from starting: it fails when chosen."""
+    try:
+        return resolve_card(name)
+    except ValueError:
+        return None
+
+
+class ModelPool:
+    def __init__(self, specs: Sequence[ModelSpec], replies_per_model: int = 1,
+                 loader: Callable[..., LoadedModel] = load_model, has_gpu: Callable[[], bool] = gpu_available):
+        if not specs:
+            raise ValueError("a model pool needs at least one model")
+        self.specs = {spec.name: spec for spec in specs}
+        self.cards = {spec.name: _card_or_none(spec.name) for spec in specs}
+        self.replies_per_model = replies_per_model
+        self._loader = loader
+        self._has_gpu = has_gpu
+        self._loaded: dict[str, LoadedModel] = {}
+        self._locks = {name: threading.Lock() for name in self.specs}
+        self.default = specs[0].name
+
+    def names(self) -> list[str]:
+        return list(self.specs)
+
+    def title(self, name: str) -> str:
+        card = self.cards[name]
+        return card.title if card else name
+
+    def name_of(self, loaded: LoadedModel) -> str:
+        """The pool name a loaded model was chosen by."""
+        return next(name for name, model in self._loaded.items() if model is loaded)
+
+    def is_loaded(self, name: str) -> bool:
+        return name in self._loaded
+
+    def get(self, name: str) -> LoadedModel:
+        """The loaded model, loading it first if needed. Raises UserFacingError."""
+        if name not in self.specs:
+            raise UserFacingError("unknown_model", model=name, available=", ".join(self.specs))
+        if name in self._loaded:
+            return self._loaded[name]
+        with self._locks[name]:  # one load per model, however many sessions ask
+            if name not in self._loaded:
+                self._loaded[name] = self._load(name)
+        return self._loaded[name]
+
+    def start(self) -> tuple[LoadedModel, UserFacingError | None]:
+        """Load the default model; if it cannot be, the preview model and the reason why
+        (a UserFacingError, so the screen can word it in either language)."""
+        try:
+            return self.get(self.default), None
+        except UserFacingError as error:
+            if self.default == PREVIEW:
+                raise
+            log.warning("%s Falling back to the offline preview model.", error.message("en"))
+            if PREVIEW not in self.specs:
+                self.specs[PREVIEW] = ModelSpec(PREVIEW)
+                self.cards[PREVIEW] = resolve_card(PREVIEW)
+                self._locks[PREVIEW] = threading.Lock()
+            self.default = PREVIEW
+            return self.get(PREVIEW), error
+
+    def preload(self) -> list[str]:
+        """Load every model now (ZeroGPU forks its GPU worker from the loaded process, so a
+        model loaded later would be missing there). Models that cannot be loaded are taken
+        out of the offer; returns why, one line each."""
+        problems = []
+        for name in self.names():
+            try:
+                self.get(name)
+            except UserFacingError as error:
+                problems.append(error.message("en"))
+                del self.specs[name], self.cards[name], self._locks[name]
+        return problems
+
+    def _load(self, name: str) -> LoadedModel:
+        spec, card = self.specs[name], self.cards[name]
+        if card is None:  # neither a card nor a directory: say so (resolve_card's wording)
+            try:
+                resolve_card(name)
+            except ValueError as error:
+                raise UserFacingError("model_load_failed", model=name, detail=str(error)) from error
+        if needs_gpu(card) and not self._has_gpu():
+            raise UserFacingError("model_needs_gpu", model=card.title)
+        try:
+            loaded = self._loader(card, list(spec.adapters), spec.load_in_4bit)
+        except UserFacingError:
+            raise
+        except Exception as error:  # no network, no weights, not enough memory ...
+            log.exception("loading %s failed", name)
+            raise UserFacingError("model_load_failed", model=card.title,
+                                  detail=f"{type(error).__name__}: {error}"[:300]) from error
+        set_concurrency(loaded.key, self.replies_per_model)
+        return loaded

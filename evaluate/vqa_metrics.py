@@ -1,0 +1,110 @@
+"""Medical VQA metrics as MultiMedEval defines them (the toolkit BiMediX2 reports VQA with).
+
+Source: github.com/corentin-ryr/MultiMedEval, `multimedeval/task_families.py` class `VQA`
+(`evaluate`) and `multimedeval/utils.py` (`clean_str`). Per question, on cleaned strings:
+- tokens: the *set* of whitespace tokens of clean_str(text);
+- recall = |pred ∩ ref| / |ref|, precision = |pred ∩ ref| / |pred|,
+  F1 = 2 P R / (P + R + 1e-8) (MultiMedEval's epsilon);
+- BLEU-1: torchmetrics BLEUScore(n_gram=1) on the cleaned strings = clipped unigram
+  precision x brevity penalty, unsmoothed (computed here with sacrebleu, same definition);
+- closed question: the cleaned reference is "yes" or "no"; it counts as correct when the
+  recall against the reference tokens, with "not" added to {"no"}, is at least 0.4;
+- open questions: mean recall ("openQuestionsRecall") and the share with recall >= 0.75.
+Corpus figures are plain means over questions. MultiMedEval's cleaning is English
+(articles, number words, contractions); Arabic text passes through with only punctuation
+and case handling.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from statistics import mean
+
+from sacrebleu.metrics import BLEU
+
+# --- clean_str, reproduced from MultiMedEval utils.py (quirks included, see below) ---
+_PUNCT = [";", r"/", "[", "]", '"', "{", "}", "(", ")", "=", "+", "\\", "_", "-", ">", "<", "@", "`", ",", "?", "!"]
+_PERIOD_STRIP = re.compile(r"(?!<=\d)(\.)(?!\d)")  # upstream's pattern: drops periods not before a digit
+_COMMA_STRIP = re.compile(r"(\d)(\,)(\d)")
+_MANUAL_MAP = {"none": "0", "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
+               "six": "6", "seven": "7", "eight": "8", "nine": "9", "ten": "10"}
+_ARTICLES = ("a", "an", "the")
+_CONTRACTIONS = {
+    "aint": "ain't", "arent": "aren't", "cant": "can't", "couldve": "could've", "couldnt": "couldn't",
+    "didnt": "didn't", "doesnt": "doesn't", "dont": "don't", "hadnt": "hadn't", "hasnt": "hasn't",
+    "havent": "haven't", "hed": "he'd", "hes": "he's", "howd": "how'd", "howll": "how'll", "hows": "how's",
+    "Im": "I'm", "Ive": "I've", "isnt": "isn't", "itd": "it'd", "itll": "it'll", "maam": "ma'am",
+    "mightnt": "mightn't", "mightve": "might've", "mustnt": "mustn't", "mustve": "must've", "neednt": "needn't",
+    "oclock": "o'clock", "shant": "shan't", "shouldve": "should've", "shouldnt": "shouldn't", "thats": "that's",
+    "thered": "there'd", "therere": "there're", "theres": "there's", "theyd": "they'd", "theyll": "they'll",
+    "theyre": "they're", "theyve": "they've", "twas": "'twas", "wasnt": "wasn't", "weve": "we've",
+    "werent": "weren't", "whatll": "what'll", "whatre": "what're", "whats": "what's", "whatve": "what've",
+    "whens": "when's", "whered": "where'd", "wheres": "where's", "whereve": "where've", "whod": "who'd",
+    "wholl": "who'll", "whos": "who's", "whove": "who've", "whyll": "why'll", "whyre": "why're",
+    "whys": "why's", "wont": "won't", "wouldve": "would've", "wouldnt": "wouldn't", "yall": "y'all",
+    "youd": "you'd", "youll": "you'll", "youre": "you're", "youve": "you've",
+}
+CLOSED_ANSWERS = ("yes", "no")
+_BLEU1 = BLEU(max_ngram_order=1, tokenize="none", smooth_method="none", effective_order=False)
+
+
+def clean_str(text: str) -> str:
+    """MultiMedEval's answer normalisation: lower case, punctuation, articles, number words."""
+    text = text.lower()
+    cleaned = text
+    for mark in _PUNCT:
+        if (mark + " " in text or " " + mark in text) or _COMMA_STRIP.search(text) is not None:
+            cleaned = cleaned.replace(mark, "")
+        else:
+            cleaned = cleaned.replace(mark, " ")
+    # Upstream passes re.UNICODE as sub()'s third argument, i.e. count=32: at most 32
+    # periods are removed. Kept so that scores match MultiMedEval's exactly.
+    text = _PERIOD_STRIP.sub("", cleaned, re.UNICODE)
+    words = [_MANUAL_MAP.get(word, word) for word in text.lower().split()]
+    words = [_CONTRACTIONS.get(word, word) for word in words if word not in _ARTICLES]
+    return " ".join(words).replace(",", "")
+
+
+@dataclass(frozen=True)
+class VQAItemScore:
+    recall: float
+    precision: float
+    f1: float
+    bleu1: float
+    closed: bool
+    closed_correct: bool
+
+
+def score_answer(prediction: str, reference: str) -> VQAItemScore:
+    clean_pred, clean_ref = clean_str(prediction), clean_str(reference)
+    predicted, correct = set(clean_pred.split()), set(clean_ref.split())
+    overlap = len(predicted & correct)
+    precision = overlap / len(predicted) if predicted else 0.0
+    recall = overlap / len(correct) if correct else 0.0
+    f1 = 2 * precision * recall / (precision + recall + 1e-8)
+    bleu1 = _BLEU1.sentence_score(clean_pred, [clean_ref]).score / 100
+    closed = clean_ref in CLOSED_ANSWERS
+    closed_correct = False
+    if closed:
+        targets = correct | {"not"} if correct == {"no"} else correct
+        closed_correct = len(predicted & targets) / len(targets) >= 0.4
+    return VQAItemScore(recall, precision, f1, bleu1, closed, closed_correct)
+
+
+def vqa_scores(predictions: list[str], references: list[str]) -> dict:
+    """MultiMedEval's VQA metrics over a set of questions (0-1 scale)."""
+    if len(predictions) != len(references):
+        raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
+    items = [score_answer(p, r) for p, r in zip(predictions, references)]
+    closed = [s for s in items if s.closed]
+    open_ = [s for s in items if not s.closed]
+    return {
+        "bleu1": mean(s.bleu1 for s in items) if items else 0.0,
+        "f1": mean(s.f1 for s in items) if items else 0.0,
+        "recall": mean(s.recall for s in items) if items else 0.0,
+        "closed_accuracy": sum(s.closed_correct for s in closed) / len(closed) if closed else 0.0,
+        "open_recall": mean(s.recall for s in open_) if open_ else 0.0,
+        "open_accuracy": sum(s.recall >= 0.75 for s in open_) / len(open_) if open_ else 0.0,
+        "n": len(items), "n_closed": len(closed), "n_open": len(open_),
+    }

@@ -1,0 +1,145 @@
+"""Ratings on battle tables whose answer is known: hand-computed cases and synthetic
+battles drawn from ground-truth Bradley–Terry strengths."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from arena import (bootstrap_bradley_terry, build_leaderboard, fit_bradley_terry,
+                   leaderboards_by_language, online_elo, record_counts, win_rate_matrix)
+
+TRUTH = pd.Series({"bimedix2-8b": 1150.0, "bimedix-bi": 1050.0, "card:adapter": 950.0, "preview": 850.0})
+
+
+def battles(rows) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["model_a", "model_b", "winner"])
+    frame["language"], frame["flagged_leak"] = "en", False
+    return frame
+
+
+def synthetic(n: int, seed: int, truth: pd.Series = TRUTH) -> pd.DataFrame:
+    """Battles between random pairs; outcomes drawn with P(A wins) from the truth."""
+    rng = np.random.default_rng(seed)
+    models, rows = list(truth.index), []
+    for _ in range(n):
+        a, b = rng.choice(models, 2, replace=False)
+        p_a = 1 / (1 + 10 ** ((truth[b] - truth[a]) / 400))
+        rows.append((a, b, "model_a" if rng.random() < p_a else "model_b"))
+    frame = battles(rows)
+    frame["language"] = rng.choice(["ar", "en", "mixed"], n)
+    return frame
+
+
+def test_two_models_ties_count_as_half_wins():
+    # x beats y twice, loses once, ties twice (one of them "both bad"):
+    # x scores 2 + 2 * 0.5 = 3 of 5, so P(x beats y) = 3/5 and R_x - R_y = 400 log10(3/2).
+    table = battles([("x", "y", "model_a"), ("y", "x", "model_b"), ("x", "y", "model_b"),
+                     ("y", "x", "tie"), ("x", "y", "both_bad")])
+    ratings = fit_bradley_terry(table)
+    assert ratings["x"] - ratings["y"] == pytest.approx(400 * math.log10(1.5), abs=1e-3)
+    assert ratings.mean() == pytest.approx(1000)
+    without_ties = fit_bradley_terry(table.iloc[:3])  # 2 of 3: a different, larger gap
+    assert without_ties["x"] - without_ties["y"] == pytest.approx(400 * math.log10(2), abs=1e-3)
+
+
+def test_only_ties_means_equal_ratings():
+    ratings = fit_bradley_terry(battles([("x", "y", "tie"), ("y", "x", "both_bad")]))
+    assert ratings["x"] == pytest.approx(ratings["y"], abs=1e-6)
+
+
+def test_recovered_ordering_and_gaps_match_the_truth():
+    ratings = fit_bradley_terry(synthetic(3000, seed=1))
+    assert list(ratings.sort_values(ascending=False).index) == list(TRUTH.index)
+    assert (ratings - TRUTH.reindex(ratings.index)).abs().max() < 40  # truth is centred on 1000 too
+
+
+def test_bootstrap_intervals_contain_the_truth_in_most_studies():
+    covered = total = 0
+    for seed in range(8):
+        table = bootstrap_bradley_terry(synthetic(500, seed), rounds=150, seed=seed)
+        assert (table["lower"] <= table["rating"]).all() and (table["rating"] <= table["upper"]).all()
+        truth = TRUTH.reindex(table.index)
+        covered += ((table["lower"] <= truth) & (truth <= table["upper"])).sum()
+        total += len(TRUTH)
+    assert covered / total >= 0.85  # nominal 95%
+
+
+def test_bootstrap_is_deterministic_for_a_seed_and_narrows_with_more_battles():
+    table = synthetic(400, seed=3)
+    first = bootstrap_bradley_terry(table, rounds=50, seed=11)
+    pd.testing.assert_frame_equal(first, bootstrap_bradley_terry(table, rounds=50, seed=11))
+    assert not first.equals(bootstrap_bradley_terry(table, rounds=50, seed=12))
+    wide = (first["upper"] - first["lower"]).mean()
+    big = bootstrap_bradley_terry(synthetic(4000, seed=3), rounds=50, seed=11)
+    assert (big["upper"] - big["lower"]).mean() < wide / 2
+
+
+def test_online_elo_matches_a_hand_computed_update():
+    # Start at 1000 each: expected 0.5, so A's win moves both by K * 0.5 = 2 points.
+    first = online_elo(battles([("x", "y", "model_a")]))
+    assert (first["x"], first["y"]) == (pytest.approx(1002), pytest.approx(998))
+    # Then a tie with y as A: expected_y = 1 / (1 + 10 ** (4 / 400)).
+    expected_y = 1 / (1 + 10 ** (4 / 400))
+    second = online_elo(battles([("x", "y", "model_a"), ("y", "x", "tie")]))
+    assert second["y"] == pytest.approx(998 + 4 * (0.5 - expected_y))
+    assert second.sum() == pytest.approx(2000)  # Elo is zero-sum
+
+
+def test_online_elo_orders_a_long_synthetic_run_like_the_truth():
+    elo = online_elo(synthetic(4000, seed=5))
+    assert list(elo.sort_values(ascending=False).index) == list(TRUTH.index)
+
+
+def test_win_rate_matrix_counts_outright_wins_over_all_meetings():
+    table = battles([("x", "y", "model_a"), ("y", "x", "model_a"), ("x", "y", "tie"),
+                     ("x", "y", "model_a"), ("x", "z", "both_bad")])
+    matrix = win_rate_matrix(table)
+    assert matrix.loc["x", "y"] == pytest.approx(2 / 4) and matrix.loc["y", "x"] == pytest.approx(1 / 4)
+    assert matrix.loc["x", "z"] == 0 and np.isnan(matrix.loc["y", "z"]) and np.isnan(matrix.loc["x", "x"])
+    counts = record_counts(table)
+    assert counts.loc["x"].tolist() == [5, 2, 2, 1]  # battles, wins, ties, losses
+    assert counts.loc["z"].tolist() == [1, 0, 1, 0]
+
+
+def test_unknown_winner_values_are_rejected():
+    with pytest.raises(ValueError, match="unknown winner"):
+        fit_bradley_terry(battles([("x", "y", "A")]))
+
+
+def test_leaderboard_rows_ranks_and_language_views():
+    table = synthetic(1500, seed=7)
+    table.loc[table.index[:100], "flagged_leak"] = True
+    table.loc[table.index[:100], "winner"] = "model_b"  # flagged votes must not count
+    boards = leaderboards_by_language(table, rounds=100, seed=0)
+    assert set(boards) == {"all", "ar", "en", "mixed"}
+    overall = boards["all"]
+    assert overall.battles == 1400 and overall.flagged_excluded == 100
+    assert [row.model for row in overall.rows] == list(TRUTH.index)
+    assert [row.rank for row in overall.rows] == [1, 2, 3, 4]  # intervals clearly apart
+    assert sum(board.battles for lang, board in boards.items() if lang != "all") == 1400
+    top = overall.rows[0]
+    assert top.ci_low <= top.rating <= top.ci_high and top.win_rate == pytest.approx(top.wins / top.battles)
+    assert sum(row.battles for row in overall.rows) == 2 * 1400
+    frame = overall.to_frame()
+    assert list(frame.columns[:5]) == ["rank", "model", "rating", "ci_low", "ci_high"]
+    with_flagged = build_leaderboard(table, include_flagged=True, rounds=10)
+    assert with_flagged.battles == 1500 and with_flagged.flagged_excluded == 0
+
+
+def test_models_whose_intervals_overlap_share_a_rank():
+    close = pd.Series({"a": 1010.0, "b": 990.0, "c": 800.0})
+    board = build_leaderboard(synthetic(200, seed=2, truth=close), rounds=100)
+    ranks = {row.model: row.rank for row in board.rows}
+    assert ranks["a"] == ranks["b"] == 1 and ranks["c"] == 3
+
+
+def test_empty_tables_give_empty_boards_not_errors():
+    empty = synthetic(0, seed=0)
+    board = build_leaderboard(empty, "ar", rounds=10)
+    assert board.rows == () and board.battles == 0 and board.to_dict()["rows"] == []
+    with pytest.raises(ValueError):
+        build_leaderboard(empty, "fr")
