@@ -35,6 +35,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--preload", action="store_true", default=bool(os.environ.get("SPACES_ZERO_GPU")),
                         help="load every model at start (always on ZeroGPU, whose GPU worker is forked "
                              "from the loaded process)")
+    arena = parser.add_argument_group("arena", "blind side-by-side comparisons (Arena and Leaderboard tabs)")
+    arena.add_argument("--no-arena", action="store_true", help="leave the Arena and Leaderboard tabs out")
+    arena.add_argument("--arena-model", action="append", default=[],
+                       help="a contestant: a --model name, or NAME:ADAPTER (repeatable; default: every model, "
+                            "bare and with each of its adapters)")
+    arena.add_argument("--arena-study", default=os.environ.get("BIMEDIX_ARENA_STUDY", "default"),
+                       help="the study the votes belong to (env BIMEDIX_ARENA_STUDY)")
+    arena.add_argument("--arena-code", default=os.environ.get("BIMEDIX_ARENA_CODE"),
+                       help="access code raters must type to join (env BIMEDIX_ARENA_CODE)")
+    arena.add_argument("--arena-admin-code", default=os.environ.get("BIMEDIX_ARENA_ADMIN_CODE"),
+                       help="opens the organiser's progress view and export (env BIMEDIX_ARENA_ADMIN_CODE)")
+    arena.add_argument("--arena-db", default=os.environ.get("BIMEDIX_ARENA_DB"),
+                       help="SQLAlchemy URL or SQLite file for the votes (env BIMEDIX_ARENA_DB; default "
+                            "~/.local/share/bimedix-chat/arena.db)")
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     parser.add_argument("--max-concurrency", type=int, default=1,
@@ -42,6 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
+    from ui.arena_round import ArenaConfig
     from ui.assets import launch_options
     from ui.chat import build_chat_app
 
@@ -51,7 +66,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.preload:
         for reason in pool.preload():
             log.warning("not offered: %s", reason)
-    demo = build_chat_app(pool, problem, max_concurrency=args.max_concurrency)
+    arena = None if args.no_arena else ArenaConfig(
+        study=args.arena_study, access_code=args.arena_code or None, admin_code=args.arena_admin_code or None,
+        database=args.arena_db, contestants=tuple(args.arena_model))
+    demo = build_chat_app(pool, problem, max_concurrency=args.max_concurrency, arena=arena)
     # Replies are limited per model (engine/backend.py); this covers the light events
     # (relabelling, export, clear).
     demo.queue(default_concurrency_limit=8)

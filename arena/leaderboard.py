@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from arena.ratings import bootstrap_bradley_terry, online_elo, record_counts, win_rate_matrix
+from arena.ratings import (bootstrap_bradley_terry, online_elo, ratings_are_finite, record_counts,
+                           win_rate_matrix)
 
 LANGUAGE_VIEWS: tuple[str, ...] = ("all", "ar", "en", "mixed")
 DEFAULT_ROUNDS = 1000
@@ -43,6 +44,9 @@ class Leaderboard:
     battles: int  # battles counted (after leaving out flagged ones)
     flagged_excluded: int  # flagged battles left out of this view
     win_rates: pd.DataFrame = field(repr=False)  # see arena.ratings.win_rate_matrix
+    # False: some model (or group) never lost or never won against the others, so its
+    # Bradley–Terry rating is not finite and the numbers shown mean little; more votes needed.
+    ratings_finite: bool = True
     rounds: int = DEFAULT_ROUNDS
     seed: int = 0
     confidence: float = 0.95
@@ -54,7 +58,8 @@ class Leaderboard:
         """JSON-ready (NaN becomes None)."""
         rates = self.win_rates.astype(object).where(self.win_rates.notna(), None)
         return {"language": self.language, "battles": self.battles,
-                "flagged_excluded": self.flagged_excluded, "bootstrap_rounds": self.rounds,
+                "flagged_excluded": self.flagged_excluded, "ratings_finite": self.ratings_finite,
+                "bootstrap_rounds": self.rounds,
                 "seed": self.seed, "confidence": self.confidence,
                 "rows": [_json_row(row) for row in self.rows],
                 "win_rates": {model: rates.loc[model].to_dict() for model in rates.index}}
@@ -93,8 +98,8 @@ def build_leaderboard(battles: pd.DataFrame, language: str = "all", *, include_f
         for model, r in table.iterrows()
     )
     excluded = 0 if include_flagged else int(flagged.sum())
-    return Leaderboard(language, rows, len(counted), excluded, win_rate_matrix(counted), rounds, seed,
-                       confidence)
+    return Leaderboard(language, rows, len(counted), excluded, win_rate_matrix(counted),
+                       ratings_are_finite(counted) if rows else True, rounds, seed, confidence)
 
 
 def leaderboards_by_language(battles: pd.DataFrame, *, include_flagged: bool = False,

@@ -15,8 +15,10 @@ Conventions follow FastChat's Chatbot Arena (fastchat/serve/monitor/elo_analysis
   for one model and -log(BASE) for the other, weighted by the number of (half) wins;
 - online Elo replays the votes in order with K=4.
 
-A model that never lost (or never won) has no finite maximum-likelihood rating; the
-optimiser stops at a large one, and its bootstrap interval is correspondingly wide.
+The maximum-likelihood ratings exist only when every group of models has won (or tied)
+at least once against the rest (Zermelo/Ford's condition: the "beat or tied" graph is
+strongly connected). Otherwise, e.g. a model that never lost, the optimiser stops at a
+huge, meaningless rating; `ratings_are_finite` tells, so the UI can say "more votes needed".
 """
 
 from __future__ import annotations
@@ -26,9 +28,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from threadpoolctl import threadpool_limits
+from scipy.sparse.csgraph import connected_components
 
 SCALE, BASE, INIT_RATING, K_FACTOR = 400.0, 10.0, 1000.0, 4.0
 # Score of model_a in each outcome.
@@ -56,9 +56,22 @@ def _outcome_table(battles: pd.DataFrame, models: list[str]) -> tuple[np.ndarray
     return outcomes, counts.astype(float)
 
 
+def _one_blas_thread():
+    """These fits are tiny: a BLAS thread pool only adds start-up and contention, which made
+    150 bootstrap rounds take 8 s instead of 0.6 s on a shared 2-core machine."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def _fit_weighted(outcomes: np.ndarray, weights: np.ndarray, n_models: int,
                   scale: float, base: float, init: float) -> np.ndarray:
     """Bradley–Terry ratings from outcome rows and their (possibly resampled) counts."""
+    # Imported here: scikit-learn takes ~1.5 s to import, and processes that only store
+    # votes (the app at start-up, vote writers) never fit ratings.
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
     a, b, score = outcomes[:, 0].astype(int), outcomes[:, 1].astype(int), outcomes[:, 2]
     wins = np.zeros((n_models, n_models))  # wins[i, j]: (half) wins of i over j
     np.add.at(wins, (a, b), weights * score)
@@ -73,9 +86,7 @@ def _fit_weighted(outcomes: np.ndarray, weights: np.ndarray, n_models: int,
     for row, (i, j) in enumerate(pairs):
         design[2 * row: 2 * row + 2, i], design[2 * row: 2 * row + 2, j] = math.log(base), -math.log(base)
         sample_weight[2 * row], sample_weight[2 * row + 1] = wins[i, j], wins[j, i]
-    # One BLAS thread: these problems are tiny, and a thread pool's start-up and contention
-    # made each fit ~10x slower on a shared 2-core machine (0.6 s vs 8 s for 150 rounds).
-    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # perfect records: see module doc
         fit = LogisticRegression(fit_intercept=False, C=np.inf, tol=1e-8, max_iter=1000)
         fit.fit(design, target, sample_weight=sample_weight)
@@ -93,7 +104,8 @@ def fit_bradley_terry(battles: pd.DataFrame, scale: float = SCALE, base: float =
     if not models:
         return pd.Series(dtype=float)
     outcomes, counts = _outcome_table(battles, models)
-    return pd.Series(_fit_weighted(outcomes, counts, len(models), scale, base, init), index=models)
+    with _one_blas_thread():
+        return pd.Series(_fit_weighted(outcomes, counts, len(models), scale, base, init), index=models)
 
 
 def bootstrap_bradley_terry(battles: pd.DataFrame, rounds: int = 1000, seed: int = 0,
@@ -112,17 +124,32 @@ def bootstrap_bradley_terry(battles: pd.DataFrame, rounds: int = 1000, seed: int
         return pd.DataFrame(columns=["rating", "lower", "upper"], dtype=float)
     outcomes, counts = _outcome_table(battles, models)
     rng = np.random.default_rng(seed)
-    samples = np.array([
-        _fit_weighted(outcomes, rng.multinomial(int(counts.sum()), counts / counts.sum()).astype(float),
-                      len(models), scale, base, init)
-        for _ in range(rounds)
-    ]).reshape(rounds, len(models))
+    with _one_blas_thread():
+        samples = np.array([
+            _fit_weighted(outcomes, rng.multinomial(int(counts.sum()), counts / counts.sum()).astype(float),
+                          len(models), scale, base, init)
+            for _ in range(rounds)
+        ]).reshape(rounds, len(models))
+        rating = _fit_weighted(outcomes, counts, len(models), scale, base, init)
     tail = (1 - confidence) / 2
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a model absent from every resample
         lower, upper = np.nanquantile(samples, [tail, 1 - tail], axis=0) if rounds else (np.nan, np.nan)
-    rating = _fit_weighted(outcomes, counts, len(models), scale, base, init)
     return pd.DataFrame({"rating": rating, "lower": lower, "upper": upper}, index=models)
+
+
+def ratings_are_finite(battles: pd.DataFrame) -> bool:
+    """True when the Bradley–Terry maximum-likelihood ratings exist (see the module doc)."""
+    models = models_of(battles)
+    if len(models) < 2:
+        return bool(models)
+    outcomes, counts = _outcome_table(battles, models)
+    a, b, score = outcomes[:, 0].astype(int), outcomes[:, 1].astype(int), outcomes[:, 2]
+    beat = np.zeros((len(models), len(models)))
+    np.add.at(beat, (a, b), counts * score)  # an edge i -> j: i scored against j
+    np.add.at(beat, (b, a), counts * (1 - score))
+    components, _ = connected_components(beat > 0, directed=True, connection="strong")
+    return components == 1
 
 
 def online_elo(battles: pd.DataFrame, k: float = K_FACTOR, scale: float = SCALE,

@@ -9,6 +9,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from arena.store import ArenaStore
+from arena.study import clean_study_name
 from arena.tables import Battle, Rater, Study, Vote
 
 BATTLE_COLUMNS = ("battle_id", "model_a", "model_b", "winner", "language", "flagged_leak", "voted_at")
@@ -54,7 +55,7 @@ def load_votes(store: ArenaStore, study: str | None = None, include_flagged: boo
         .order_by(Vote.voted_at, Vote.id)
     )
     if study is not None:
-        query = query.where(Study.name == study)
+        query = query.where(Study.name == clean_study_name(study))
     if not include_flagged:
         query = query.where(Vote.flagged_leak.is_(False))
     with store.read() as session:

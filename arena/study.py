@@ -71,7 +71,8 @@ def _clean_text(text: str) -> str:
     return " ".join(text.split())
 
 
-def _study_name(name: str) -> str:
+def clean_study_name(name: str) -> str:
+    """The name as stored: NFC, single spaces, trimmed. Raises ArenaError "study_name_invalid"."""
     cleaned = _clean_text(name)
     if not cleaned or len(cleaned) > STUDY_NAME_LIMIT:
         raise ArenaError("study_name_invalid", limit=STUDY_NAME_LIMIT)
@@ -83,7 +84,7 @@ def _study_info(study: Study) -> StudyInfo:
 
 
 def find_study_row(session: Session, name: str) -> Study:
-    study = session.scalar(select(Study).where(Study.name == _study_name(name)))
+    study = session.scalar(select(Study).where(Study.name == clean_study_name(name)))
     if study is None:
         raise ArenaError("study_not_found", study=_clean_text(name))
     return study
@@ -96,11 +97,18 @@ def ensure_study(store: ArenaStore, name: str, access_code: str | None = None) -
     deployment's configuration is the source of truth. None/"" leaves an existing code as it
     is (use `set_access_code(store, name, None)` to open a study).
     """
-    cleaned = _study_name(name)
+    cleaned = clean_study_name(name)
+    try:
+        return _ensure_study(store, cleaned, access_code)
+    except IntegrityError:  # another process created it just now (servers without
+        return _ensure_study(store, cleaned, access_code)  # SQLite's write lock)
+
+
+def _ensure_study(store: ArenaStore, name: str, access_code: str | None) -> StudyInfo:
     with store.write() as session:
-        study = session.scalar(select(Study).where(Study.name == cleaned))
+        study = session.scalar(select(Study).where(Study.name == name))
         if study is None:
-            study = Study(name=cleaned)
+            study = Study(name=name)
             session.add(study)
         unchanged = study.access_code_hash is not None and check_access_code(access_code, study.access_code_hash)
         if access_code and not unchanged:

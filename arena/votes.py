@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, is_dataclass
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from arena.errors import ArenaError
 from arena.leaks import find_identity_leaks
@@ -96,28 +97,32 @@ def record_vote(
         if not has_reply(transcript):
             raise ArenaError("vote_before_replies", side=side)
     settings = _settings_json(generation_settings)
-    language = conversation_language(side_a, side_b)
     rater_id = rater.id if isinstance(rater, RaterInfo) else rater
+    vote = Vote(winner=winner, reason=reason, rater_language=rater_language,
+                conversation_language=conversation_language(side_a, side_b),
+                transcript_a=side_a, transcript_b=side_b, generation_settings=settings)
     try:
         with store.write() as session:
-            battle = session.get(Battle, battle_id)
-            if battle is None:
-                raise ArenaError("battle_not_found")
-            if battle.rater_id != rater_id:
-                raise ArenaError("battle_not_yours")
-            if battle.voted_at is not None:
-                raise ArenaError("already_voted")
-            leaks = find_identity_leaks({"A": _replies(side_a), "B": _replies(side_b)},
-                                        [battle.model_a, battle.model_b, *leak_model_ids])
-            now = utc_now()
-            session.add(Vote(battle_id=battle.id, winner=winner, reason=reason,
-                             rater_language=rater_language, conversation_language=language,
-                             transcript_a=side_a, transcript_b=side_b, generation_settings=settings,
-                             flagged_leak=leaks.flagged, leak_reason=leaks.reason, voted_at=now))
-            battle.voted_at = now
-            session.flush()  # constraint violations surface here, inside the transaction
-            receipt = VoteReceipt(battle.id, battle.model_a, battle.model_b, winner, language,
-                                  leaks.flagged, leaks.reason, now)
+            return _write_vote(session, battle_id, rater_id, vote, leak_model_ids)
     except IntegrityError as error:  # a concurrent vote on the same battle won the race
         raise ArenaError("already_voted") from error
-    return receipt
+
+
+def _write_vote(session: Session, battle_id: str, rater_id: int, vote: Vote,
+                leak_model_ids: Sequence[str]) -> VoteReceipt:
+    """Inside the write transaction: check the battle, flag leaks, add the vote, close the battle."""
+    battle = session.get(Battle, battle_id)
+    if battle is None:
+        raise ArenaError("battle_not_found")
+    if battle.rater_id != rater_id:
+        raise ArenaError("battle_not_yours")
+    if battle.voted_at is not None:
+        raise ArenaError("already_voted")
+    leaks = find_identity_leaks({"A": _replies(vote.transcript_a), "B": _replies(vote.transcript_b)},
+                                [battle.model_a, battle.model_b, *leak_model_ids])
+    vote.battle_id, vote.flagged_leak, vote.leak_reason = battle.id, leaks.flagged, leaks.reason
+    vote.voted_at = battle.voted_at = utc_now()
+    session.add(vote)
+    session.flush()  # constraint violations surface here, inside the transaction
+    return VoteReceipt(battle.id, battle.model_a, battle.model_b, vote.winner,
+                       vote.conversation_language, leaks.flagged, leaks.reason, vote.voted_at)

@@ -43,7 +43,10 @@ def format_table(board: Leaderboard) -> str:
     for column in ("rating", "ci_low", "ci_high", "elo"):
         frame[column] = frame[column].map(lambda v: f"{v:.1f}")
     frame["win_rate"] = frame["win_rate"].map(lambda v: f"{v:.1%}")
-    return f"{title}\n{frame.to_string(index=False)}"
+    warning = "" if board.ratings_finite else (
+        "\n  note: some model never lost or never won against the others here, so its "
+        "Bradley–Terry rating is unbounded; collect more votes before reading these numbers.")
+    return f"{title}\n{frame.to_string(index=False)}{warning}"
 
 
 def write_outputs(boards: dict[str, Leaderboard], out: Path) -> list[Path]:

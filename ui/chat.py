@@ -19,6 +19,7 @@ import gradio as gr
 from engine.errors import UserFacingError, notice
 from engine.loading import LoadedModel
 from engine.pool import ModelPool
+from ui.arena_round import ArenaConfig, contestants
 from ui.assets import example_messages, register_static_paths
 from ui.conversation import NO_ADAPTER
 from ui.handlers import ChatHandlers
@@ -68,34 +69,58 @@ def preferred_language(request: gr.Request) -> str:
     return "ar" if accept.startswith("ar") else "en"
 
 
-def build_chat_app(pool: ModelPool, problem: UserFacingError | None = None, max_concurrency: int = 1) -> gr.Blocks:
-    """`problem`: why the app's first model could not be loaded (it runs the preview)."""
+def build_chat_app(pool: ModelPool, problem: UserFacingError | None = None, max_concurrency: int = 1,
+                   arena: ArenaConfig | None = None) -> gr.Blocks:
+    """The app: Chat, and with `arena` (and two contestants or more) Arena and Leaderboard.
+    `problem`: why the app's first model could not be loaded (it runs the preview)."""
     register_static_paths()
     handlers = ChatHandlers(pool)
     loaded = pool.get(pool.default)
     with gr.Blocks(title="BiMediX Chat", delete_cache=DELETE_CACHE) as demo:
         state = gr.State(None, delete_callback=lambda conversation: conversation and conversation.discard())
-        w = _layout(pool, loaded, problem)
+        w = _header()
         # Each model limits its own replies (engine/backend.py); the queue lets enough
         # through for every model to be busy at once.
-        _wire_chat(w, state, handlers, max_concurrency * len(pool.names()))
-        _wire_interface_language(demo, w, state, pool, problem)
+        generate = {"concurrency_id": "generate", "concurrency_limit": max_concurrency * len(pool.names())}
+        with gr.Tabs(elem_id="bmx-tabs"):
+            with gr.Tab(text("chat_tab", "en"), id="chat", elem_id="chat-tab") as w.chat_tab:
+                _body(w, pool, loaded, problem)
+            tabs = _arena_tabs(pool, arena, handlers.backend, w.ui_lang, generate) if arena else None
+        _wire_chat(w, state, handlers, generate)
+        _wire_interface_language(demo, w, state, pool, problem, tabs)
     return demo
 
 
-def _layout(pool: ModelPool, loaded: LoadedModel, problem: UserFacingError | None) -> SimpleNamespace:
+def _arena_tabs(pool: ModelPool, config: ArenaConfig, backend, ui_lang, generate: dict):
+    """The Arena and Leaderboard tabs, or None when there is nothing to compare."""
+    if len(contestants(pool, config.contestants)) < 2:
+        return None
+    from arena import open_store
+    from ui import arena as arena_tab
+    from ui import leaderboard as leaderboard_tab
+
+    store = open_store(config.database)
+    arena_widgets = arena_tab.build_arena_tab(arena_tab.ArenaHandlers(pool, store, config, backend), ui_lang, generate)
+    board = leaderboard_tab.build_leaderboard_tab(
+        leaderboard_tab.LeaderboardHandlers(store, config.study, config.admin_code), ui_lang)
+    return SimpleNamespace(arena=arena_widgets, leaderboard=board, modules=(arena_tab, leaderboard_tab))
+
+
+def _header() -> SimpleNamespace:
     w = SimpleNamespace()
-    with gr.Column(elem_id="bmx-app"):
-        with gr.Row(elem_id="bmx-header", equal_height=True):
-            w.title = gr.Markdown(_title("en"), elem_id="bmx-title")
-            w.ui_lang = gr.Radio(UI_LANGUAGE_CHOICES, value="en", label=UI_LANGUAGE_LABEL,
-                                 elem_id="bmx-ui-language", scale=0, min_width=240)
-        with gr.Row(elem_id="bmx-body"):
-            with gr.Column(scale=3, elem_id="bmx-main"):
-                _chat_panel(w)
-            with gr.Column(scale=1, min_width=280, elem_id="bmx-side"):
-                _side_panel(w, pool, loaded, problem)
+    with gr.Row(elem_id="bmx-header", equal_height=True):
+        w.title = gr.Markdown(_title("en"), elem_id="bmx-title")
+        w.ui_lang = gr.Radio(UI_LANGUAGE_CHOICES, value="en", label=UI_LANGUAGE_LABEL,
+                             elem_id="bmx-ui-language", scale=0, min_width=240)
     return w
+
+
+def _body(w: SimpleNamespace, pool: ModelPool, loaded: LoadedModel, problem: UserFacingError | None) -> None:
+    with gr.Row(elem_id="bmx-body"):
+        with gr.Column(scale=3, elem_id="bmx-main"):
+            _chat_panel(w)
+        with gr.Column(scale=1, min_width=280, elem_id="bmx-side"):
+            _side_panel(w, pool, loaded, problem)
 
 
 def _title(lang: str) -> str:
@@ -151,10 +176,9 @@ def _disclaimer(lang: str) -> str:
     return f"{text('disclaimer', lang)}\n\n🔒 {text('privacy', lang)}"
 
 
-def _wire_chat(w: SimpleNamespace, state, handlers: ChatHandlers, limit: int) -> None:
+def _wire_chat(w: SimpleNamespace, state, handlers: ChatHandlers, queue: dict) -> None:
     options = [w.reply_language, w.temperature, w.top_p, w.max_new_tokens, w.repetition_penalty,
                w.seed, w.adapter, w.ui_lang]
-    queue = {"concurrency_id": "generate", "concurrency_limit": limit}
     respond = {"fn": handlers.respond, "inputs": [w.message, state, *options],
                "outputs": [w.chatbot, w.message, state], **queue}
     events = [
@@ -174,11 +198,14 @@ def _wire_chat(w: SimpleNamespace, state, handlers: ChatHandlers, limit: int) ->
                   api_name="switch_model", concurrency_id="load_model", concurrency_limit=1)
 
 
-def _wire_interface_language(demo: gr.Blocks, w: SimpleNamespace, state, pool: ModelPool, problem) -> None:
+def _wire_interface_language(demo: gr.Blocks, w: SimpleNamespace, state, pool: ModelPool, problem,
+                             tabs: SimpleNamespace | None) -> None:
     def relabel(lang: str, conversation) -> dict:
         lang = lang if lang in UI_LANGUAGES else "en"
         loaded = conversation.loaded if conversation is not None else pool.get(pool.default)
         return {
+            **_relabel_tabs(tabs, lang),
+            w.chat_tab: gr.update(label=text("chat_tab", lang)),
             w.title: _title(lang),
             w.model: gr.update(label=text("model", lang), info=text("model_info", lang)),
             w.card: model_card(loaded, lang, problem if loaded is pool.get(pool.default) else None),
@@ -198,7 +225,7 @@ def _wire_interface_language(demo: gr.Blocks, w: SimpleNamespace, state, pool: M
             w.disclaimer: _disclaimer(lang),
         }
 
-    relabelled = [w.title, w.model, w.card, w.chatbot, w.message, w.send, w.stop, w.regenerate, w.clear,
+    relabelled = [*_relabel_tabs(tabs, "en"), w.chat_tab, w.title, w.model, w.card, w.chatbot, w.message, w.send, w.stop, w.regenerate, w.clear,
                   w.export, w.export_files, w.examples.dataset, w.adapter, w.reply_language, w.settings,
                   w.temperature, w.top_p, w.max_new_tokens, w.repetition_penalty, w.seed, w.disclaimer]
     w.ui_lang.change(relabel, [w.ui_lang, state], relabelled, api_name=False, queue=False).then(
@@ -206,3 +233,10 @@ def _wire_interface_language(demo: gr.Blocks, w: SimpleNamespace, state, pool: M
     # The page opens in the browser's language, with dir/lang set on the container either way.
     demo.load(preferred_language, None, [w.ui_lang], api_name=False, queue=False).then(
         None, [w.ui_lang], None, js=APPLY_DIRECTION_JS)
+
+
+def _relabel_tabs(tabs: SimpleNamespace | None, lang: str) -> dict:
+    if tabs is None:
+        return {}
+    arena_tab, leaderboard_tab = tabs.modules
+    return {**arena_tab.relabel(tabs.arena, lang), **leaderboard_tab.relabel(tabs.leaderboard, lang)}

@@ -67,6 +67,19 @@ class Conversation:
         self.pending = PendingExchange((text or "").strip(), shown, reply, self.epoch)
         return reply
 
+    def checkpoint(self) -> tuple[int, int]:
+        """Where the conversation stands; `rollback` returns to it."""
+        return len(self.session.messages), len(self.attachments)
+
+    def rollback(self, checkpoint: tuple[int, int]) -> None:
+        """Forget what came after `checkpoint` (the arena: the other side refused the
+        message). A reply that never started left nothing to forget."""
+        if self.pending is not None:
+            raise UserFacingError("generation_in_progress")
+        messages, attachments = checkpoint
+        del self.session.messages[messages:]
+        del self.attachments[attachments:]
+
     def switch_model(self, loaded: LoadedModel) -> None:
         """Go on with another model: the conversation so far is kept (a text-only model
         reads its text; images already sent stay on screen)."""

@@ -3,6 +3,7 @@
     python -m tests.arena._worker write DB RATER_ID COUNT      # COUNT votes, one battle each
     python -m tests.arena._worker hold DB BATTLE_ID RATER_ID before|after   # stop at COMMIT
     python -m tests.arena._worker loop DB RATER_ID             # vote until killed
+                                                              # (says "started" after the 1st)
 
 `hold ... before` prints "held" once the whole vote is written inside the open transaction
 and sleeps: the parent kills it between the last write and the commit. `hold ... after`
@@ -55,11 +56,14 @@ def hold(db: str, battle_id: str, rater_id: str, moment: str) -> None:
 def loop(db: str, rater_id: str) -> None:
     store = open_store(db, busy_timeout_s=60)
     rater = _rater(store, int(rater_id))
-    print("started", flush=True)
+    announced = False
     while True:
         battle = start_battle(store, rater, MODELS)
         record_vote(store, battle.id, rater, "model_b", transcript(reply=LONG_REPLY[:200_000]),
                     transcript())
+        if not announced:  # after the first commit: the parent's kill lands mid-stream
+            print("started", flush=True)
+            announced = True
 
 
 if __name__ == "__main__":

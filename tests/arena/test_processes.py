@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import select
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from arena import load_votes, open_store, record_vote, start_battle
 from tests.arena._worker import LONG_REPLY
@@ -21,11 +24,13 @@ def _worker(*args: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _wait_for(process: subprocess.Popen, line: str, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
+def _wait_for(process: subprocess.Popen, line: str, timeout_s: float = 120) -> None:
+    ready, _, _ = select.select([process.stdout], [], [], timeout_s)
+    if not ready:
+        process.kill()
+        pytest.fail(f"worker said nothing in {timeout_s} s; stderr: {process.stderr.read()[-2000:]}")
     got = process.stdout.readline()
     assert got.strip() == line, f"worker said {got!r}; stderr: {process.stderr.read()[-2000:]}"
-    assert time.monotonic() < deadline
 
 
 def _consistency(db: Path) -> tuple[int, int, int]:
@@ -72,7 +77,7 @@ def test_vote_killed_just_after_commit_is_all_there(store, rater, battle, tmp_pa
 
 def test_votes_stay_whole_when_a_writer_is_killed_at_a_random_moment(store, rater, tmp_path):
     db = tmp_path / "arena.db"
-    for delay in (0.3, 0.7, 1.1):
+    for delay in (0.05, 0.2, 0.45):  # after the first vote: somewhere inside a later one
         process = _worker("loop", db, rater.id)
         _wait_for(process, "started")
         time.sleep(delay)
@@ -80,7 +85,7 @@ def test_votes_stay_whole_when_a_writer_is_killed_at_a_random_moment(store, rate
         process.wait(timeout=30)
         votes, voted, mismatched = _consistency(db)
         assert mismatched == 0 and votes == voted
-    assert votes > 0, "the writer never committed a vote: the kill test proved nothing"
+    assert votes >= 3
     for record in load_votes(open_store(db)):  # every stored vote is complete
         assert record.transcript_a[-1]["content"].startswith("Iron deficiency")
         assert len(record.transcript_a[-1]["content"]) == 200_000

@@ -143,3 +143,16 @@ def test_empty_tables_give_empty_boards_not_errors():
     assert board.rows == () and board.battles == 0 and board.to_dict()["rows"] == []
     with pytest.raises(ValueError):
         build_leaderboard(empty, "fr")
+
+
+def test_unbounded_ratings_are_detected():
+    from arena.ratings import ratings_are_finite
+
+    assert not ratings_are_finite(battles([("a", "b", "model_a")] * 5))  # b never scored
+    assert ratings_are_finite(battles([("a", "b", "model_a"), ("a", "b", "tie")]))  # a tie is half a win
+    cycle = battles([("a", "b", "model_a"), ("b", "c", "model_a"), ("c", "a", "model_a")])
+    assert ratings_are_finite(cycle)
+    # a and b beat each other, but c only ever loses to them: c's group never scored.
+    assert not ratings_are_finite(battles([("a", "b", "model_a"), ("b", "a", "model_a"), ("c", "a", "model_b")]))
+    assert not build_leaderboard(battles([("a", "b", "model_a")] * 5), rounds=5).ratings_finite
+    assert build_leaderboard(synthetic(300, seed=1), rounds=5).ratings_finite

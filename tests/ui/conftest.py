@@ -19,6 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
+ARENA_ADMIN_CODE = "organiser-4711"
 CHROMIUM = os.environ.get("BIMEDIX_CHROMIUM", "/usr/bin/chromium")  # Debian's package
 # The closed network refuses chromium's background connections; these keep it quiet.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -70,10 +71,13 @@ def app_url(preview):  # preview: the model cache is warm before the server star
 
 
 @pytest.fixture(scope="session")
-def llava_app_url(tiny_dirs):
+def llava_app_url(tiny_dirs, tmp_path_factory):
     """The app on a tiny random Llava (images really reach a vision model, quickly), with
-    a tiny text-only Llama offered in the model selector."""
-    with running_app("--model", str(tiny_dirs("llava")), "--model", str(tiny_dirs("llama"))) as url:
+    a tiny text-only Llama offered in the model selector, and so an arena of the two,
+    voting into a fresh SQLite file."""
+    database = tmp_path_factory.mktemp("arena") / "arena.db"
+    with running_app("--model", str(tiny_dirs("llava")), "--model", str(tiny_dirs("llama")),
+                     "--arena-db", str(database), "--arena-admin-code", ARENA_ADMIN_CODE) as url:
         yield url
 
 

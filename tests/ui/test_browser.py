@@ -189,3 +189,46 @@ def test_the_model_selector_switches_models_and_keeps_the_chat(page, llava_app_u
     send(page, "ما هو فقر الدم؟")
     assert page.locator(USER_MESSAGES).count() == 2 and page.locator(BOT_MESSAGES).count() == 2
     screenshot("model-switched")
+
+
+def test_arena_vote_flow_reveals_identities_only_after_the_vote(page, llava_app_url, tiny_dirs, screenshot):
+    from tests.ui.conftest import ARENA_ADMIN_CODE
+
+    open_app(page, llava_app_url)
+    page.get_by_role("tab", name="Arena (blind comparison)").click()
+    page.locator("#arena-rater-name :is(input, textarea)").fill("Dr Test")
+    page.locator("#arena-join-button").click()
+    page.locator("#arena-battle").wait_for()
+    votes = ["#arena-vote-a", "#arena-vote-b", "#arena-vote-tie", "#arena-vote-bad"]
+    assert all(page.locator(vote).is_disabled() for vote in votes)  # nothing to judge yet
+    names = (tiny_dirs("llava").name, tiny_dirs("llama").name)
+    assert not any(name in page.locator("#arena-battle").inner_text() for name in names)  # blind
+    page.locator("#arena-input textarea").fill("ما هو فقر الدم؟")
+    page.locator("#arena-send").click()
+    page.wait_for_function("['#arena-a', '#arena-b'].every(s => document.querySelector(s + \" [data-testid='bot']\"))")
+    page.wait_for_function("!document.querySelector('#arena-vote-a').disabled", timeout=120_000)
+    for side in ("#arena-a", "#arena-b"):  # each side's message in its own direction
+        assert page.locator(f"{side} [data-testid='user'] .bmx-msg").get_attribute("dir") == "rtl"
+    assert not any(name in page.locator("#arena-battle").inner_text() for name in names)
+    page.locator("#arena-reason textarea").fill("أوضح")
+    page.locator("#arena-vote-a").click()
+    page.wait_for_function("document.querySelector('#arena-reveal').innerText.includes('Model A was')")
+    reveal = page.locator("#arena-reveal").inner_text()
+    assert all(name in reveal for name in names)
+    assert all(page.locator(vote).is_disabled() for vote in votes)  # one vote per battle
+    page.locator("#arena-new-round").wait_for()
+    screenshot("arena-voted")
+
+    page.get_by_role("tab", name="Leaderboard").click()
+    page.wait_for_function(f"document.querySelector('#lb-table').innerText.includes({names[0]!r})")
+    assert "1 votes counted" in page.locator("#lb-summary").inner_text()
+    page.locator("#lb-admin .label-wrap").click()
+    page.locator("#lb-admin-code :is(input, textarea)").fill(ARENA_ADMIN_CODE)
+    page.locator("#lb-admin-show").click()
+    page.wait_for_function("document.querySelector('#lb-progress') && document.querySelector('#lb-progress').innerText.includes('Dr Test')")
+    screenshot("leaderboard")
+
+    page.get_by_role("tab", name="Arena (blind comparison)").click()
+    page.locator("#arena-new-round").click()
+    page.wait_for_function("document.querySelector('#arena-reveal').innerText.trim() === ''")
+    assert page.locator("#arena-a [data-testid='bot']").count() == 0

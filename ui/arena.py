@@ -1,0 +1,184 @@
+"""The Arena tab: join a study, chat with two anonymous models side by side, vote.
+
+Votes are enabled only once both sides have finished a reply, and only one per battle
+(the buttons go, and the store refuses a second); the identities are shown only after
+the vote; New round draws a fresh pair with fresh sides.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from types import SimpleNamespace
+from typing import Iterator
+
+import gradio as gr
+
+from arena import ArenaError, ArenaStore, ensure_study
+from engine.errors import UserFacingError
+from engine.generation import GenerationSettings
+from engine.pool import ModelPool
+from ui.arena_round import ArenaConfig, ArenaRound, split_contestant
+from ui.conversation import ChatOptions
+from ui.handlers import EMPTY_INPUT, split_message
+from ui.strings import text
+from ui.transcript import chat_messages
+
+VOTES = (("vote_a", "model_a"), ("vote_b", "model_b"), ("vote_tie", "tie"), ("vote_bad", "both_bad"))
+# Both sides get the same settings, so that the comparison is of the models alone.
+ARENA_OPTIONS = ChatOptions(settings=GenerationSettings(temperature=0.7, top_p=0.9, max_new_tokens=512))
+
+
+def rater_language_choices(lang: str) -> list[tuple[str, str]]:
+    return [("العربية", "ar"), ("English", "en"), (text("rater_both", lang), "ar+en")]
+
+
+class ArenaHandlers:
+    def __init__(self, pool: ModelPool, store: ArenaStore, config: ArenaConfig, backend,
+                 options: ChatOptions = ARENA_OPTIONS):
+        self.pool, self.store, self.config, self.backend, self.options = pool, store, config, backend, options
+        ensure_study(store, config.study, access_code=config.access_code)  # the organiser's study
+
+    def join(self, name: str, code: str, state: ArenaRound | None, ui_lang: str):
+        state = state or ArenaRound(self.pool, self.store, self.config, self.backend)
+        try:
+            state.join(name, code or None)
+        except UserFacingError as error:
+            gr.Warning(error.message(ui_lang))
+            return gr.update(), gr.update(), *self._fresh_round_view(None, ui_lang), state
+        return gr.update(visible=False), gr.update(visible=True), *self._fresh_round_view(state, ui_lang), state
+
+    def new_round(self, state: ArenaRound | None, ui_lang: str):
+        try:
+            state.new_round() if state else None
+        except UserFacingError as error:
+            gr.Warning(error.message(ui_lang))
+        return self._fresh_round_view(state, ui_lang)
+
+    def _fresh_round_view(self, state, ui_lang) -> tuple:
+        """chat A, chat B, input, votes x4, reveal, new-round button."""
+        return (gr.update(value=[], label=text("model_a", ui_lang)), gr.update(value=[], label=text("model_b", ui_lang)),
+                gr.update(value=EMPTY_INPUT, interactive=True), *self._votes(False), "", gr.update(visible=False))
+
+    @staticmethod
+    def _votes(enabled: bool) -> list:
+        return [gr.update(interactive=enabled) for _ in VOTES]
+
+    def send(self, message, state: ArenaRound | None, ui_lang: str) -> Iterator[tuple]:
+        """Yields chat A, chat B, input, votes x4, state."""
+        if state is None or state.sides is None:
+            gr.Warning(ArenaError("rater_not_found").message(ui_lang))
+            yield gr.update(), gr.update(), message, *self._votes(False), state
+            return
+        user_text, files = split_message(message)
+        a, b = state.sides
+        try:
+            stream = state.send(user_text, files, self.options)
+            for _ in stream:
+                yield chat_messages(a), chat_messages(b), EMPTY_INPUT, *self._votes(False), state
+        except UserFacingError as error:
+            gr.Warning(error.message(ui_lang))
+            yield chat_messages(a), chat_messages(b), message, *self._votes(state.can_vote), state
+            return
+        yield chat_messages(a), chat_messages(b), EMPTY_INPUT, *self._votes(state.can_vote), state
+
+    @staticmethod
+    def stop(state: ArenaRound | None) -> None:
+        for side in (state.sides or ()) if state else ():
+            side.stop()
+
+    def vote(self, winner: str, reason: str, rater_language: str | None, state: ArenaRound | None, ui_lang: str):
+        """Returns chat A label, chat B label, votes x4, input, reveal, new-round button."""
+        unchanged = (gr.update(), gr.update(), *self._votes(bool(state and state.can_vote)), gr.update(),
+                     gr.update(), gr.update())
+        if state is not None and state.receipt is None and not state.can_vote:
+            gr.Warning(text("vote_after_replies", ui_lang))  # the store would refuse it too
+            return unchanged
+        try:
+            if state is None:
+                raise ArenaError("rater_not_found")
+            receipt = state.vote(winner, reason, rater_language)  # refuses a second vote
+        except UserFacingError as error:
+            gr.Warning(error.message(ui_lang))
+            return unchanged
+        a, b = (self._title(receipt.model_a), self._title(receipt.model_b))
+        reveal = text("revealed", ui_lang).format(a=a, b=b)
+        if receipt.flagged_leak:
+            reveal += "\n\n⚠️ " + text("leak_flagged", ui_lang)
+        gr.Info(text("vote_recorded", ui_lang))
+        return (gr.update(label=f"{text('model_a', ui_lang)}: {a}"), gr.update(label=f"{text('model_b', ui_lang)}: {b}"),
+                *self._votes(False), gr.update(interactive=False), reveal, gr.update(visible=True))
+
+    def _title(self, contestant: str) -> str:
+        name, adapter = split_contestant(self.pool, contestant)
+        return self.pool.title(name) + (f" + {adapter}" if adapter else "")
+
+
+def build_arena_tab(handlers: ArenaHandlers, ui_lang, concurrency: dict) -> SimpleNamespace:
+    """Inside a gr.Tabs: the Arena tab's components, wired."""
+    w = SimpleNamespace()
+    with gr.Tab(text("arena_tab", "en"), id="arena", elem_id="arena-tab") as w.tab:
+        w.intro = gr.Markdown(_intro("en"), elem_id="arena-intro")
+        with gr.Group(elem_id="arena-join") as w.join_box:
+            w.rater_name = gr.Textbox(label=text("rater_name", "en"), max_length=64, elem_id="arena-rater-name")
+            w.code = gr.Textbox(label=text("access_code", "en"), type="password", elem_id="arena-code",
+                                visible=handlers.config.access_code is not None)
+            w.join = gr.Button(text("join", "en"), variant="primary", elem_id="arena-join-button")
+        with gr.Column(visible=False, elem_id="arena-battle") as w.battle_box:
+            with gr.Row(equal_height=True):
+                chat = dict(height=420, render_markdown=False, sanitize_html=True, latex_delimiters=[], buttons=[])
+                w.chat_a = gr.Chatbot(label=text("model_a", "en"), elem_id="arena-a", **chat)
+                w.chat_b = gr.Chatbot(label=text("model_b", "en"), elem_id="arena-b", **chat)
+            with gr.Row(equal_height=True):
+                w.message = gr.MultimodalTextbox(show_label=False, file_count="multiple", submit_btn=False,
+                                                 file_types=[".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".dcm"],
+                                                 elem_id="arena-input", scale=8)
+                w.send = gr.Button(text("send", "en"), variant="primary", elem_id="arena-send", scale=1, min_width=90)
+                w.stop = gr.Button(text("stop", "en"), variant="stop", elem_id="arena-stop", scale=1, min_width=90)
+            with gr.Row():
+                w.votes = [gr.Button(text(key, "en"), interactive=False, elem_id=f"arena-{key.replace('_', '-')}")
+                           for key, _ in VOTES]
+            with gr.Row():
+                w.reason = gr.Textbox(label=text("vote_reason", "en"), max_length=2000, elem_id="arena-reason", scale=3)
+                w.rater_language = gr.Radio(rater_language_choices("en"), label=text("rater_language", "en"),
+                                            elem_id="arena-rater-language", scale=2)
+            w.reveal = gr.Markdown(elem_id="arena-reveal")
+            w.new_round = gr.Button(text("new_round", "en"), visible=False, elem_id="arena-new-round")
+    _wire(w, handlers, ui_lang, concurrency)
+    return w
+
+
+def _intro(lang: str) -> str:
+    return f"{text('arena_intro', lang)}\n\n🗄️ {text('arena_storage', lang)}"
+
+
+def _wire(w: SimpleNamespace, handlers: ArenaHandlers, ui_lang, concurrency: dict) -> None:
+    state = gr.State(None, delete_callback=lambda round_: round_ and round_.discard())
+    fresh = [w.chat_a, w.chat_b, w.message, *w.votes, w.reveal, w.new_round]
+    w.join.click(handlers.join, [w.rater_name, w.code, state, ui_lang], [w.join_box, w.battle_box, *fresh, state],
+                 api_name="arena_join")
+    streaming = [w.chat_a, w.chat_b, w.message, *w.votes, state]
+    sent = [w.send.click(handlers.send, [w.message, state, ui_lang], streaming, api_name="arena_send", **concurrency),
+            w.message.submit(handlers.send, [w.message, state, ui_lang], streaming, api_name=False, **concurrency)]
+    w.stop.click(handlers.stop, [state], None, cancels=sent, api_name="arena_stop")
+    voted = [w.chat_a, w.chat_b, *w.votes, w.message, w.reveal, w.new_round]
+    for button, (_, winner) in zip(w.votes, VOTES):
+        button.click(partial(handlers.vote, winner), [w.reason, w.rater_language, state, ui_lang], voted,
+                     api_name=f"arena_vote_{winner}")
+    w.new_round.click(handlers.new_round, [state, ui_lang], fresh, api_name="arena_new_round")
+
+
+def relabel(w: SimpleNamespace, lang: str) -> dict:
+    """The Arena tab's texts in `lang` (identities, once revealed, stay as they are)."""
+    return {
+        w.tab: gr.update(label=text("arena_tab", lang)),
+        w.intro: _intro(lang),
+        w.rater_name: gr.update(label=text("rater_name", lang)),
+        w.code: gr.update(label=text("access_code", lang)),
+        w.join: gr.update(value=text("join", lang)),
+        w.send: gr.update(value=text("send", lang)),
+        w.stop: gr.update(value=text("stop", lang)),
+        **{button: gr.update(value=text(key, lang)) for button, (key, _) in zip(w.votes, VOTES)},
+        w.reason: gr.update(label=text("vote_reason", lang)),
+        w.rater_language: gr.update(label=text("rater_language", lang), choices=rater_language_choices(lang)),
+        w.new_round: gr.update(value=text("new_round", lang)),
+    }

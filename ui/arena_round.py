@@ -1,0 +1,172 @@
+"""One rater's arena session: two anonymous sides answering the same conversation.
+
+A contestant is a pool model, or a pool model with one of its adapters (`name:adapter`).
+Each side is an ordinary Conversation, so history fitting, images, reply language and
+Stop work exactly as in the chat. Both sides stream at once, each from its own thread;
+two contestants sharing one base model take turns on it (engine/backend.py).
+
+Votes go to the arena store (arena/) in one transaction with both transcripts; the
+identities are revealed only by the receipt that comes back.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from dataclasses import dataclass, replace
+from typing import Iterator, Sequence
+
+from arena import (ArenaError, ArenaStore, BattleInfo, RaterInfo, VoteReceipt, join_study, record_vote,
+                   start_battle)
+from engine.errors import UserFacingError
+from engine.pool import ModelPool
+from ui.conversation import NO_ADAPTER, ChatOptions, Conversation
+
+
+@dataclass(frozen=True)
+class ArenaConfig:
+    """How the Arena tab runs (app.py options)."""
+
+    study: str = "default"
+    access_code: str | None = None  # raters must type it to join
+    admin_code: str | None = None  # opens the progress view and the export; none: closed
+    database: str | None = None  # SQLAlchemy URL or SQLite path; None: the default file
+    contestants: tuple[str, ...] = ()  # empty: every model and every model:adapter
+
+
+def contestants(pool: ModelPool, configured: Sequence[str] = ()) -> list[str]:
+    """The contestant ids: those configured, else each model bare and with each adapter
+    it was started with (known without loading it)."""
+    if configured:
+        return list(dict.fromkeys(configured))
+    ids = []
+    for name in pool.names():
+        ids.append(name)
+        ids += [f"{name}:{_adapter_name(path)}" for path in pool.specs[name].adapters]
+    return ids
+
+
+def _adapter_name(path: str) -> str:
+    from engine.adapters import adapter_name
+
+    return adapter_name(path, [])
+
+
+def split_contestant(pool: ModelPool, contestant: str) -> tuple[str, str | None]:
+    """(pool model name, adapter or None). Model names may hold ':' (paths), so the
+    adapter is what follows the last ':' only when the rest names a model."""
+    if contestant in pool.specs:
+        return contestant, None
+    name, _, adapter = contestant.rpartition(":")
+    if name in pool.specs and adapter:
+        return name, adapter
+    raise UserFacingError("unknown_model", model=contestant, available=", ".join(pool.names()))
+
+
+class ArenaRound:
+    """The rater, the current battle and its two sides (one browser session)."""
+
+    def __init__(self, pool: ModelPool, store: ArenaStore, config: ArenaConfig, backend):
+        self.pool, self.store, self.config, self.backend = pool, store, config, backend
+        self.rater: RaterInfo | None = None
+        self.battle: BattleInfo | None = None
+        self.sides: tuple[Conversation, Conversation] | None = None
+        self.receipt: VoteReceipt | None = None
+        self.last_settings = None
+
+    def join(self, display_name: str, access_code: str | None) -> None:
+        self.rater = join_study(self.store, self.config.study, display_name or "", access_code=access_code)
+        self.new_round()
+
+    def new_round(self) -> None:
+        """Draw a fresh pair (sides randomized) and load both models if needed."""
+        if self.rater is None:
+            raise ArenaError("rater_not_found")
+        self.discard()
+        battle = start_battle(self.store, self.rater, contestants(self.pool, self.config.contestants))
+        self.sides = (self._side(battle.model_a), self._side(battle.model_b))
+        self.battle, self.receipt = battle, None
+
+    def _side(self, contestant: str) -> Conversation:
+        name, adapter = split_contestant(self.pool, contestant)
+        conversation = Conversation(self.pool.get(name), self.backend)
+        conversation.session.adapter = adapter
+        return conversation
+
+    @property
+    def can_vote(self) -> bool:
+        """Both sides have finished at least one reply, and no vote is in yet."""
+        return (self.sides is not None and self.receipt is None and all(
+            side.pending is None and side.session.messages and side.session.messages[-1].role == "assistant"
+            for side in self.sides))
+
+    def send(self, text: str, files: Sequence[str], options: ChatOptions) -> Iterator[None]:
+        """Send the message to both sides and yield each time either side has new text.
+        Closing the iterator (Stop) stops both replies."""
+        if self.sides is None or self.receipt is not None:
+            raise ArenaError("battle_not_found")
+        a, b = self.sides
+        adapters = [side.session.adapter for side in self.sides]
+        before = a.checkpoint()
+        replies = [a.send(text, files, replace(options, adapter=adapters[0] or NO_ADAPTER))]
+        try:
+            replies.append(b.send(text, files, replace(options, adapter=adapters[1] or NO_ADAPTER)))
+        except UserFacingError:
+            replies[0].close()  # B refused the message: A's half of the exchange goes too
+            a.finish()
+            a.rollback(before)
+            raise
+        self.last_settings = options.settings
+        yield from _merged(replies, self.sides)
+
+    def vote(self, winner: str, reason: str | None, rater_language: str | None) -> VoteReceipt:
+        if self.rater is None or self.battle is None or self.sides is None:
+            raise ArenaError("battle_not_found")
+        if self.receipt is not None:
+            raise ArenaError("already_voted")
+        self.receipt = record_vote(
+            self.store, self.battle.id, self.rater, winner, self.sides[0].session.messages,
+            self.sides[1].session.messages, self.last_settings, reason=reason, rater_language=rater_language,
+            leak_model_ids=[*contestants(self.pool, self.config.contestants),
+                            *(self.pool.title(name) for name in self.pool.names())])
+        return self.receipt
+
+    def discard(self) -> None:
+        for side in self.sides or ():
+            side.discard()
+
+
+def _merged(replies, sides) -> Iterator[None]:
+    """Run both replies, each in its own thread; yield after every chunk of either."""
+    ticks: queue.Queue = queue.Queue()
+
+    def pump(reply) -> None:
+        try:
+            for _ in reply:
+                ticks.put("chunk")
+        except UserFacingError as error:
+            ticks.put(error)
+        finally:
+            ticks.put("done")
+
+    threads = [threading.Thread(target=pump, args=(reply,), daemon=True) for reply in replies]
+    for thread in threads:
+        thread.start()
+    failure, running = None, len(threads)
+    try:
+        while running:
+            tick = ticks.get()
+            if tick == "done":
+                running -= 1
+            elif isinstance(tick, UserFacingError):
+                failure = tick
+            yield None
+    finally:
+        for reply in replies:
+            reply.stop()  # Stop, or the page went away: both end at their next token
+        for thread in threads:
+            thread.join()
+        for side in sides:
+            side.finish()
+    if failure is not None:
+        raise failure

@@ -1,0 +1,125 @@
+"""The Leaderboard tab: ratings from the arena's votes, per conversation language, and the
+organiser's view (progress per rater, export of every vote with both transcripts).
+
+The numbers come from arena/ (the same code as `python -m evaluate.arena_ratings`), so
+the tab and the command line always agree.
+"""
+
+from __future__ import annotations
+
+import hmac
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import gradio as gr
+import pandas as pd
+
+from arena import ArenaStore, export_votes, store_leaderboards, study_progress
+from engine.errors import UserFacingError
+from ui.strings import text
+
+# Fewer bootstrap rounds than the command line's default: the tab recomputes on demand.
+UI_BOOTSTRAP_ROUNDS = 200
+PROGRESS_COLUMNS = ["display_name", "battles_started", "votes", "flagged_votes", "last_activity"]
+
+
+def language_choices(lang: str) -> list[tuple[str, str]]:
+    return [(text("lb_all", lang), "all"), ("العربية", "ar"), ("English", "en"), (text("lb_mixed", lang), "mixed")]
+
+
+class LeaderboardHandlers:
+    def __init__(self, store: ArenaStore, study: str, admin_code: str | None):
+        self.store, self.study, self.admin_code = store, study, admin_code
+
+    def show(self, language: str, include_flagged: bool, ui_lang: str):
+        """Returns summary, table, plot, win-rate matrix."""
+        try:
+            board = store_leaderboards(self.store, self.study, include_flagged=include_flagged,
+                                       rounds=UI_BOOTSTRAP_ROUNDS)[language or "all"]
+        except UserFacingError as error:  # e.g. the database is busy
+            gr.Warning(error.message(ui_lang))
+            return gr.update(), gr.update(), gr.update(), gr.update()
+        table = board.to_frame().round({"rating": 1, "ci_low": 1, "ci_high": 1, "elo": 1, "win_rate": 3})
+        if table.empty:
+            return text("lb_empty", ui_lang), table, table, pd.DataFrame()
+        summary = text("lb_summary", ui_lang).format(battles=board.battles, flagged=board.flagged_excluded)
+        if not board.ratings_finite:
+            summary += "\n\n⚠️ " + text("lb_not_finite", ui_lang)
+        matrix = board.win_rates.round(3).reset_index(names="model")
+        return summary, table, table[["model", "rating"]], matrix
+
+    def progress(self, code: str, ui_lang: str):
+        """Returns the progress table and the export files (both hidden unless allowed)."""
+        if not self._allowed(code, ui_lang):
+            return gr.update(value=None, visible=False), gr.update(value=None, visible=False)
+        rows = [{column: getattr(row, column) for column in PROGRESS_COLUMNS}
+                for row in study_progress(self.store, self.study)]
+        return gr.update(value=pd.DataFrame(rows, columns=PROGRESS_COLUMNS), visible=True), gr.update(visible=False)
+
+    def export(self, code: str, ui_lang: str):
+        if not self._allowed(code, ui_lang):
+            return gr.update(value=None, visible=False)
+        from ui.export import default_root
+
+        root = default_root()
+        root.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix="arena-", dir=root))
+        jsonl, csv = folder / "arena-votes.jsonl", folder / "arena-votes.csv"
+        export_votes(self.store, jsonl=jsonl, csv_path=csv, study=self.study)
+        return gr.update(value=[str(jsonl), str(csv)], visible=True)
+
+    def _allowed(self, code: str, ui_lang: str) -> bool:
+        if not self.admin_code:
+            gr.Warning(text("admin_closed", ui_lang))
+            return False
+        if not hmac.compare_digest((code or "").strip().encode(), self.admin_code.encode()):
+            gr.Warning(text("admin_denied", ui_lang))
+            return False
+        return True
+
+
+def build_leaderboard_tab(handlers: LeaderboardHandlers, ui_lang) -> SimpleNamespace:
+    w = SimpleNamespace()
+    with gr.Tab(text("leaderboard_tab", "en"), id="leaderboard", elem_id="leaderboard-tab") as w.tab:
+        with gr.Row(equal_height=True):
+            w.language = gr.Radio(language_choices("en"), value="all", label=text("lb_language", "en"),
+                                  elem_id="lb-language")
+            w.include_flagged = gr.Checkbox(False, label=text("lb_include_flagged", "en"), elem_id="lb-flagged")
+            w.refresh = gr.Button(text("lb_refresh", "en"), elem_id="lb-refresh", scale=0, min_width=120)
+        w.summary = gr.Markdown(elem_id="lb-summary")
+        w.table = gr.Dataframe(label=text("lb_table", "en"), interactive=False, elem_id="lb-table")
+        w.plot = gr.BarPlot(x="model", y="rating", label=text("lb_plot", "en"), elem_id="lb-plot")
+        w.win_rates = gr.Dataframe(label=text("lb_win_rates", "en"), interactive=False, elem_id="lb-win-rates")
+        with gr.Accordion(text("admin", "en"), open=False, elem_id="lb-admin") as w.admin:
+            w.admin_code = gr.Textbox(label=text("admin_code", "en"), type="password", elem_id="lb-admin-code")
+            with gr.Row():
+                w.admin_show = gr.Button(text("admin_show", "en"), elem_id="lb-admin-show")
+                w.admin_export = gr.Button(text("admin_export", "en"), elem_id="lb-admin-export")
+            w.progress = gr.Dataframe(interactive=False, visible=False, elem_id="lb-progress")
+            w.export_files = gr.File(label=text("admin_files", "en"), file_count="multiple", interactive=False,
+                                     visible=False, elem_id="lb-export-files")
+    shown = [w.summary, w.table, w.plot, w.win_rates]
+    inputs = [w.language, w.include_flagged, ui_lang]
+    for event in (w.refresh.click, w.language.change, w.include_flagged.change, w.tab.select):
+        event(handlers.show, inputs, shown, api_name=False)
+    w.admin_show.click(handlers.progress, [w.admin_code, ui_lang], [w.progress, w.export_files], api_name=False)
+    w.admin_export.click(handlers.export, [w.admin_code, ui_lang], [w.export_files], api_name=False)
+    return w
+
+
+def relabel(w: SimpleNamespace, lang: str) -> dict:
+    return {
+        w.tab: gr.update(label=text("leaderboard_tab", lang)),
+        w.language: gr.update(label=text("lb_language", lang), choices=language_choices(lang)),
+        w.include_flagged: gr.update(label=text("lb_include_flagged", lang)),
+        w.refresh: gr.update(value=text("lb_refresh", lang)),
+        w.table: gr.update(label=text("lb_table", lang)),
+        w.plot: gr.update(label=text("lb_plot", lang)),
+        w.win_rates: gr.update(label=text("lb_win_rates", lang)),
+        w.admin: gr.update(label=text("admin", lang)),
+        w.admin_code: gr.update(label=text("admin_code", lang)),
+        w.admin_show: gr.update(value=text("admin_show", lang)),
+        w.admin_export: gr.update(value=text("admin_export", lang)),
+        w.export_files: gr.update(label=text("admin_files", lang)),
+    }
