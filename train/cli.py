@@ -30,7 +30,7 @@ def main(config_path: Path, resume: str | None, check_data: bool, multimodal: bo
         from train.pipeline import run
 
         result = run(config, multimodal, resume)
-    except (ConfigError, DataError) as error:
+    except (ConfigError, DataError, OSError) as error:  # OSError: a base model that cannot be found
         sys.stderr.write(f"error: {error}\n")
         raise typer.Exit(2) from None
     losses = [entry["loss"] for entry in result.log_history if "loss" in entry]
@@ -44,11 +44,9 @@ def main(config_path: Path, resume: str | None, check_data: bool, multimodal: bo
 
 
 def _check_data(config, multimodal: bool) -> None:
-    from train.models import load_text_side
     from train.pipeline import prepare_data
 
-    text = load_text_side(config.model, multimodal)
-    data = prepare_data(config.data, text, config.model.prompt_format, config.model.system_prompt, multimodal)
+    data, _ = prepare_data(config.data, config.model, multimodal)
     typer.echo(f"{data.mix}\ntraining samples: {len(data.train)} ({data.skipped})")
     if data.eval is not None:
         typer.echo(f"eval samples: {len(data.eval)} ({data.eval_skipped})")

@@ -5,7 +5,8 @@ A config has four sections:
 - `lora`: which weights the adapter adds or trains (`LoraSettings`),
 - `data`: where the conversations come from and how they are mixed (`DataSettings`),
 - `training`: `transformers.TrainingArguments`, passed through as written (its own field
-  help applies), plus `bf16: auto` meaning "bf16 where the GPU has it".
+  help applies), plus `bf16: auto` ("bf16 where the GPU has it", the default) and
+  `tf32: auto` ("TF32 where the GPU has it").
 
 Unknown keys are errors that list the known ones, so a typo never silently falls back
 to a default. YAML 1.1 reads `1e-3` as a string; numbers written that way are converted
@@ -170,6 +171,8 @@ def _training_arguments(values: dict | None, where: str):
         raise ConfigError(f"{where}: output_dir is required (checkpoints and the adapter go there)")
     if values.get("bf16", "auto") == "auto":
         values["bf16"] = bf16_available()
+    if values.get("tf32") == "auto":
+        values["tf32"] = tf32_available() or None
     # Our datasets carry image paths the collator needs; the model's signature does not name them.
     values["remove_unused_columns"] = False
     values.setdefault("report_to", "none")
@@ -180,6 +183,12 @@ def bf16_available() -> bool:
     import torch
 
     return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+def tf32_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available() and torch.cuda.get_device_capability()[0] >= 8
 
 
 def _check(config: TrainConfig, where: str) -> None:
@@ -229,12 +238,3 @@ def load_config(path: str | Path) -> TrainConfig:
     _check(config, where)
     return config
 
-
-def describe(cls) -> str:
-    """The options of a settings dataclass with their help text (for --help-config)."""
-    lines = []
-    for item in dataclasses.fields(cls):
-        default = item.default if item.default is not dataclasses.MISSING else (
-            item.default_factory() if item.default_factory is not dataclasses.MISSING else "(required)")
-        lines.append(f"  {item.name} [{default!r}]: {item.metadata.get('help', '')}")
-    return "\n".join(lines)

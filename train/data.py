@@ -211,6 +211,7 @@ def prepare_source(source: SourceSettings, image_folder: str | None = None, allo
     parsed = raw.map(
         _parse_batch, batched=True, with_indices=True, remove_columns=raw.column_names,
         features=SAMPLE_FEATURES, num_proc=num_proc, desc=f"checking {Path(source.path).name}",
+        load_from_cache_file=False,  # image files may have gone since the last check: look again
         fn_kwargs={"source": source, "image_folder": folder, "allow_images": allow_images})
     bad = parsed.filter(lambda problems: len(problems) > 0, input_columns="problems", num_proc=num_proc)
     if len(bad):

@@ -32,6 +32,7 @@ EXAMPLE_FEATURES = Features({
     "skipped": Value("string"),
     "source": Value("string"),
     "index": Value("int64"),
+    "length": Value("int32"),  # for Trainer's group_by_length sampling (its `length_column_name`)
 })
 
 
@@ -115,7 +116,7 @@ def _encode_batch(rows: dict, *, tokenizer, prompt_format, max_length, image, sy
                                  system_prompt, require_images)
         for name, value in (("input_ids", example.input_ids), ("labels", example.labels),
                             ("images", example.images), ("skipped", example.skipped),
-                            ("source", source), ("index", index)):
+                            ("source", source), ("index", index), ("length", len(example.input_ids))):
             out[name].append(value)
     return out
 
@@ -135,4 +136,4 @@ def encode_dataset(dataset: Dataset, tokenizer, prompt_format: RoleSeparatedForm
     if report.count:
         log.warning("%s", report)
     kept = encoded.filter(lambda reason: not reason, input_columns="skipped", num_proc=num_proc)
-    return kept.select_columns(["input_ids", "labels", "images"]), report
+    return kept.select_columns(["input_ids", "labels", "images", "length"]), report

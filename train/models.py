@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from train.config import LoraSettings, ModelSettings
+from train.config import ConfigError, LoraSettings, ModelSettings
 from train.masking import ImageTokens
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def load_text_side(settings: ModelSettings, multimodal: bool) -> TextSide:
     processor = load_processor(settings.base)
     config = AutoConfig.from_pretrained(settings.base)
     if getattr(config, "model_type", "") != "llava":
-        raise ValueError(f"{settings.base} is a {config.model_type!r} model; train.lmm trains Llava models")
+        raise ConfigError(f"{settings.base} is a {config.model_type!r} model; train.lmm trains Llava models")
     vision = vision_inputs_for(processor, config)  # also protects the image placeholder token
     return TextSide(processor.tokenizer, ImageTokens(vision.image_token_id, vision.tokens_per_image),
                     processor.image_processor)
@@ -60,16 +60,16 @@ def compute_dtype(training_args) -> torch.dtype:
 
 
 def sharded_training(training_args) -> bool:
-    """DeepSpeed ZeRO-3 or FSDP: the model must be loaded without a device map."""
-    from transformers.integrations import is_deepspeed_zero3_enabled
-
-    return bool(is_deepspeed_zero3_enabled() or training_args.fsdp or _accelerate_uses_fsdp())
-
-
-def _accelerate_uses_fsdp() -> bool:
+    """DeepSpeed ZeRO-3 or FSDP, set in the training args or by `accelerate launch`'s environment."""
     import os
 
-    return os.environ.get("ACCELERATE_USE_FSDP", "false").lower() in ("1", "true")
+    from transformers.integrations import is_deepspeed_zero3_enabled
+
+    def env_true(name: str) -> bool:
+        return os.environ.get(name, "false").lower() in ("1", "true")
+
+    zero3_launch = env_true("ACCELERATE_USE_DEEPSPEED") and os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE") == "3"
+    return bool(is_deepspeed_zero3_enabled() or training_args.fsdp or env_true("ACCELERATE_USE_FSDP") or zero3_launch)
 
 
 def _device_map() -> dict:
@@ -88,7 +88,7 @@ def load_base(settings: ModelSettings, training_args, multimodal: bool):
     dtype = compute_dtype(training_args)
     if settings.load_in_4bit:
         if sharded_training(training_args):
-            raise ValueError("4-bit (QLoRA) training runs data-parallel (one 4-bit copy per GPU): the packed "
+            raise ConfigError("4-bit (QLoRA) training runs data-parallel (one 4-bit copy per GPU): the packed "
                              "4-bit experts cannot be sharded by DeepSpeed ZeRO-3 or FSDP. Launch with "
                              "train/configs/accelerate_ddp.yaml, or train a 16-bit base under ZeRO-3/FSDP")
         from engine.quantization import build_bnb_config, load_causal_lm_4bit
@@ -132,12 +132,19 @@ def add_adapter(model, settings: LoraSettings, training_args, quantized: bool):
 
     if quantized:
         model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=bool(training_args.gradient_checkpointing),
-            gradient_checkpointing_kwargs=training_args.gradient_checkpointing_kwargs)
+            model, use_gradient_checkpointing=bool(training_args.activation_checkpointing),
+            gradient_checkpointing_kwargs=training_args.activation_checkpointing_kwargs)
     config = lora_config(settings)
     if settings.target_parameters and has_4bit_experts(model):
         register_4bit_experts(config)
-    model = get_peft_model(model, config)
+    sharded = sharded_training(training_args)
+    # Mixed precision keeps the weights being trained in float32 (bf16 autocast computes). ZeRO-3
+    # and FSDP manage that themselves and need one dtype per shard unit: leave them alone there.
+    model = get_peft_model(model, config, autocast_adapter_dtype=not sharded)
+    if not sharded:
+        for parameter in model.parameters():
+            if parameter.requires_grad and parameter.dtype in (torch.float16, torch.bfloat16):
+                parameter.data = parameter.data.float()  # e.g. the projector copy in modules_to_save
     trainable, total = model.get_nb_trainable_parameters()
     log.info("trainable parameters: %d of %d (%.3f%%)", trainable, total, 100 * trainable / max(total, 1))
     return model

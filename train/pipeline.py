@@ -23,8 +23,8 @@ from datasets import Dataset
 from engine.adapters import ADAPTER_META_FILE
 from engine.formats import get_format
 from train.collate import Collator, pad_token_id
-from train.config import DataSettings, TrainConfig
-from train.data import prepare_source
+from train.config import ConfigError, DataSettings, ModelSettings, TrainConfig
+from train.data import DataError, prepare_source
 from train.masking import SkipReport, encode_dataset
 from train.mixing import MixReport, mix, split_eval
 from train.models import TextSide, build_model, load_text_side
@@ -49,11 +49,13 @@ class RunResult:
     model: object  # the trained PeftModel, for callers that keep going in-process (tests)
 
 
-def prepare_data(data: DataSettings, text: TextSide, prompt_format: str, system_prompt: str | None,
-                 allow_images: bool) -> PreparedData:
-    """Validate every source, mix the languages, hold out eval data, tokenize."""
+def prepare_data(data: DataSettings, settings: ModelSettings, multimodal: bool) -> tuple[PreparedData, TextSide]:
+    """Validate every source, mix the languages, hold out eval data, then tokenize.
+
+    The samples are checked before even the tokenizer loads, so bad data fails first and fast.
+    """
     def validated(sources):
-        return [prepare_source(source, data.image_folder, allow_images, data.cache_dir, data.num_proc)
+        return [prepare_source(source, data.image_folder, multimodal, data.cache_dir, data.num_proc)
                 for source in sources]
 
     mixed, report = mix(validated(data.sources), data.language_ratio, data.seed)
@@ -61,17 +63,18 @@ def prepare_data(data: DataSettings, text: TextSide, prompt_format: str, system_
         train_rows, eval_rows = mixed, mix(validated(data.eval_sources), None, data.seed)[0]
     else:
         train_rows, eval_rows = split_eval(mixed, data.eval_fraction, data.seed)
-    fmt = get_format(prompt_format)
+    text = load_text_side(settings, multimodal)
+    fmt = get_format(settings.prompt_format)
 
     def encoded(rows):
         return encode_dataset(rows, text.tokenizer, fmt, data.max_length, text.image_tokens,
-                              system_prompt or None, data.num_proc, data.require_images)
+                              settings.system_prompt or None, data.num_proc, data.require_images)
 
     train, skipped = encoded(train_rows)
     if len(train) == 0:
-        raise ValueError(f"no training sample is left after tokenization ({skipped})")
+        raise DataError(f"no training sample is left after tokenization ({skipped})")
     evaluation, eval_skipped = encoded(eval_rows) if eval_rows is not None else (None, None)
-    return PreparedData(train, evaluation, report, skipped, eval_skipped)
+    return PreparedData(train, evaluation, report, skipped, eval_skipped), text
 
 
 def write_adapter_meta(directory: Path, prompt_format: str, base: str) -> None:
@@ -106,7 +109,7 @@ def resolve_resume(resume, output_dir: str):
             log.info("no checkpoint in %s yet: starting from the beginning", output_dir)
         return last
     if not Path(resume).is_dir():
-        raise ValueError(f"resume_from_checkpoint: {resume} is not a checkpoint directory")
+        raise ConfigError(f"resume_from_checkpoint: {resume} is not a checkpoint directory")
     return str(resume)
 
 
@@ -122,8 +125,7 @@ def prepare_run(config: TrainConfig, multimodal: bool) -> PreparedRun:
     from transformers import Trainer
 
     args, settings = config.training, config.model
-    text = load_text_side(settings, multimodal)
-    data = prepare_data(config.data, text, settings.prompt_format, settings.system_prompt, multimodal)
+    data, text = prepare_data(config.data, settings, multimodal)
     log.info("%s; %d training and %d eval samples; %s", data.mix, len(data.train),
              len(data.eval) if data.eval is not None else 0, data.skipped)
     model = build_model(settings, config.lora, args, multimodal)

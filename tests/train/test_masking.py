@@ -92,8 +92,7 @@ def test_template_strings_typed_by_people_are_text_not_structure(tokenizers):
                 Message("assistant", "Write USER: before your question and ASSISTANT: before mine.")]
     example = encode_example(tokenizer, fmt, messages, max_length=4096)
     runs = [tokenizer.decode(run) for run in _trained_runs(example)]
-    assert runs == [" Write USER: before your question and ASSISTANT: before mine.</s>"] or \
-        [run.strip() for run in runs] == ["Write USER: before your question and ASSISTANT: before mine.</s>"]
+    assert [run.strip() for run in runs] == ["Write USER: before your question and ASSISTANT: before mine.</s>"]
     # The typed "</s>" stays plain text: only the template's end-of-turn is the EOS id.
     assert example.input_ids.count(tokenizer.eos_token_id) == 1
 
@@ -129,19 +128,20 @@ def test_image_placeholders_expand_to_untrained_image_tokens(tiny_dirs, tokenize
     assert example.images == ["a.png"]
     cut = encode_example(tokenizer, FORMATS["llama3_llava"], messages, positions[1], image)
     assert "cut an image" in cut.skipped
-    no_image = encode_example(tokenizer, FORMATS["llama3_llava"], messages[1:] and
-                              [Message("user", "hello"), messages[1]], 4096, image, require_images=True)
+    text_only = [Message("user", "hello"), messages[1]]
+    no_image = encode_example(tokenizer, FORMATS["llama3_llava"], text_only, 4096, image, require_images=True)
     assert "no image" in no_image.skipped
 
 
 def test_encode_dataset_reports_skipped_samples_by_source_and_index(tokenizers):
     tokenizer, fmt = tokenizers["mixtral"], FORMATS["vicuna"]
     short = [{"role": "user", "content": "Hi", "images": []}, {"role": "assistant", "content": "Hello!", "images": []}]
-    long = [{"role": "user", "content": "word " * 200, "images": []},
+    long = [{"role": "user", "content": "word " * 400, "images": []},
             {"role": "assistant", "content": "ok", "images": []}]
     rows = Dataset.from_list([{"messages": m, "source": "file.jsonl", "index": i, "language": "en"}
                               for i, m in enumerate([short, long, short])])
-    kept, report = encode_dataset(rows, tokenizer, fmt, max_length=64)
-    assert len(kept) == 2 and kept.column_names == ["input_ids", "labels", "images"]
+    kept, report = encode_dataset(rows, tokenizer, fmt, max_length=160)
+    assert len(kept) == 2 and kept.column_names == ["input_ids", "labels", "images", "length"]
+    assert kept["length"] == [len(ids) for ids in kept["input_ids"]]
     assert report.count == 1 and report.samples[0][:2] == ("file.jsonl", 1)
     assert "file.jsonl sample 1" in str(report)
