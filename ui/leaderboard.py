@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import gradio as gr
 import pandas as pd
 
-from arena import ArenaStore, export_votes, store_leaderboards, study_progress
+from arena import ArenaStore, battles_frame, build_leaderboard, export_votes, load_votes, study_progress
 from engine.errors import UserFacingError
 from ui.strings import text
 
@@ -35,8 +35,10 @@ class LeaderboardHandlers:
     def show(self, language: str, include_flagged: bool, ui_lang: str):
         """Returns summary, table, plot, win-rate matrix."""
         try:
-            board = store_leaderboards(self.store, self.study, include_flagged=include_flagged,
-                                       rounds=UI_BOOTSTRAP_ROUNDS)[language or "all"]
+            battles = battles_frame(load_votes(self.store, self.study, include_flagged=True))
+            # Only the view asked for: each one is a bootstrap of its own.
+            board = build_leaderboard(battles, language or "all", include_flagged=include_flagged,
+                                      rounds=UI_BOOTSTRAP_ROUNDS)
         except UserFacingError as error:  # e.g. the database is busy
             gr.Warning(error.message(ui_lang))
             return gr.update(), gr.update(), gr.update(), gr.update()
