@@ -5,8 +5,9 @@ A config has four sections:
 - `lora`: which weights the adapter adds or trains (`LoraSettings`),
 - `data`: where the conversations come from and how they are mixed (`DataSettings`),
 - `training`: `transformers.TrainingArguments`, passed through as written (its own field
-  help applies), plus `bf16: auto` ("bf16 where the GPU has it", the default) and
-  `tf32: auto` ("TF32 where the GPU has it").
+  help applies), plus `bf16: auto` ("bf16 where the GPU has it", the default),
+  `tf32: auto` ("TF32 where the GPU has it") and `projector_learning_rate` (the LMM
+  projector's own learning rate: `train.trainer.TrainingSettings`).
 
 Unknown keys are errors that list the known ones, so a typo never silently falls back
 to a default. YAML 1.1 reads `1e-3` as a string; numbers written that way are converted
@@ -26,6 +27,8 @@ from typing import Any
 import yaml
 
 LANGUAGE_CHOICES = ("ar", "en", "auto")
+# The Llava projector's module name in transformers (LLaVA's own code calls it mm_projector).
+PROJECTOR_MODULE = "multi_modal_projector"
 
 
 class ConfigError(ValueError):
@@ -107,7 +110,7 @@ class TrainConfig:
     model: ModelSettings
     lora: LoraSettings
     data: DataSettings
-    training: Any  # transformers.TrainingArguments
+    training: Any  # train.trainer.TrainingSettings: transformers.TrainingArguments + projector_learning_rate
     path: Path | None = None
 
 
@@ -164,7 +167,7 @@ def build(cls, values: dict | None, where: str):
 
 
 def _training_arguments(values: dict | None, where: str):
-    from transformers import TrainingArguments
+    from train.trainer import TrainingSettings
 
     values = dict(values or {})
     if not values.get("output_dir"):
@@ -176,7 +179,7 @@ def _training_arguments(values: dict | None, where: str):
     # Our datasets carry image paths the collator needs; the model's signature does not name them.
     values["remove_unused_columns"] = False
     values.setdefault("report_to", "none")
-    return build(TrainingArguments, values, where)
+    return build(TrainingSettings, values, where)
 
 
 def bf16_available() -> bool:
@@ -208,11 +211,23 @@ def _check(config: TrainConfig, where: str) -> None:
         raise ConfigError(f"{where}: data.language_ratio must give non-negative weights for ar and en, "
                           f"e.g. {{ar: 1, en: 2}}; got {ratio!r}")
     lora = config.lora
+    _check_projector_learning_rate(config.training.projector_learning_rate, lora, where)
     wraps_parameters = bool(lora.target_parameters) or (
         isinstance(lora.target_modules, list) and "gate" in lora.target_modules)
     if lora.dropout and wraps_parameters:
         raise ConfigError(f"{where}: lora.dropout must be 0 when the router (`gate`) or fused experts are "
                           "targeted: PEFT adapts them as parameters, where dropout cannot apply")
+
+
+def _check_projector_learning_rate(learning_rate: float | None, lora: LoraSettings, where: str) -> None:
+    if learning_rate is None:
+        return
+    if not isinstance(learning_rate, float) or learning_rate <= 0:
+        raise ConfigError(f"{where}: training.projector_learning_rate must be a positive number or null; "
+                          f"got {learning_rate!r}")
+    if not any(PROJECTOR_MODULE in name for name in lora.modules_to_save):
+        raise ConfigError(f"{where}: training.projector_learning_rate is set but the projector does not train: "
+                          f"add {PROJECTOR_MODULE} to lora.modules_to_save, or remove projector_learning_rate")
 
 
 def load_config(path: str | Path) -> TrainConfig:

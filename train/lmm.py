@@ -3,7 +3,8 @@ the two BiMediX2 stages on a Llava model, one script.
 
 - Stage 1: only the multimodal projector trains (lr 1e-3), aligning image features to the LM.
 - Stage 2: starts from stage 1's projector; LoRA (r=8, alpha=16) on the language model and the
-  projector train together (lr 2e-5).
+  projector train together, each at its own learning rate (LoRA 2e-4, projector 2e-5, as
+  BiMediX2's released script: `training.projector_learning_rate`).
 Each stage saves a PEFT adapter directory the engine loads (`--adapter DIR`).
 """
 

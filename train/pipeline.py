@@ -7,7 +7,8 @@ The loop is `transformers.Trainer`: it already does what the papers' runs need a
 we would otherwise hand-write and test ourselves (gradient accumulation, cosine schedule
 with warmup, bf16 autocast, gradient checkpointing, periodic eval loss, tqdm progress,
 checkpoints with optimizer/scheduler/RNG state and exact resume, and DDP / DeepSpeed /
-FSDP through accelerate). With a PEFT model it saves only the adapter.
+FSDP through accelerate). With a PEFT model it saves only the adapter. The one addition,
+the LMM projector's own learning rate, is `train.trainer`.
 """
 
 from __future__ import annotations
@@ -117,12 +118,12 @@ def resolve_resume(resume, output_dir: str):
 class PreparedRun:
     config: TrainConfig
     data: PreparedData
-    trainer: object  # transformers.Trainer, model and data in place, not yet trained
+    trainer: object  # train.trainer.ProjectorLrTrainer, model and data in place, not yet trained
 
 
 def prepare_run(config: TrainConfig, multimodal: bool) -> PreparedRun:
     """Data validated and tokenized, model built, Trainer ready."""
-    from transformers import Trainer
+    from train.trainer import ProjectorLrTrainer
 
     args, settings = config.training, config.model
     data, text = prepare_data(config.data, settings, multimodal)
@@ -130,8 +131,9 @@ def prepare_run(config: TrainConfig, multimodal: bool) -> PreparedRun:
              len(data.eval) if data.eval is not None else 0, data.skipped)
     model = build_model(settings, config.lora, args, multimodal)
     collator = Collator(pad_token_id(text.tokenizer), text.image_processor, _vision_dtype(model) or torch.float32)
-    trainer = Trainer(model=model, args=args, train_dataset=data.train, eval_dataset=data.eval,
-                      data_collator=collator, callbacks=[_meta_callback(settings.prompt_format, settings.base)])
+    trainer = ProjectorLrTrainer(model=model, args=args, train_dataset=data.train, eval_dataset=data.eval,
+                                 data_collator=collator,
+                                 callbacks=[_meta_callback(settings.prompt_format, settings.base)])
     return PreparedRun(config, data, trainer)
 
 

@@ -41,9 +41,12 @@ def test_the_paper_settings():
     assert qlora.training.lr_scheduler_type.value == "cosine" and qlora.training.activation_checkpointing
     stage1 = load_config(CONFIG_DIR / "bimedix2_stage1.yaml")
     assert stage1.training.learning_rate == 1e-3 and stage1.lora.target_modules == []
+    assert stage1.training.projector_learning_rate is None  # the projector is all that trains: learning_rate
     assert stage1.lora.modules_to_save == ["multi_modal_projector"]
     stage2 = load_config(CONFIG_DIR / "bimedix2_stage2.yaml")
-    assert (stage2.lora.r, stage2.lora.alpha, stage2.training.learning_rate) == (8, 16, 2e-5)
+    # BiMediX2's scripts/stage2_train.sh: --learning_rate 2e-4 (LoRA), --mm_projector_lr 2e-5.
+    assert (stage2.lora.r, stage2.lora.alpha, stage2.training.learning_rate) == (8, 16, 2e-4)
+    assert stage2.training.projector_learning_rate == 2e-5
     assert stage2.lora.modules_to_save == ["multi_modal_projector"]
     assert stage2.model.start_from_adapter == stage1.training.output_dir
 
