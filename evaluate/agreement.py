@@ -130,6 +130,8 @@ def main(
     batch_size: Annotated[int, typer.Option(help="batch size of both runs")] = 8,
 ) -> None:
     """Accuracy and per-item log-likelihoods: ours vs lm-evaluation-harness."""
+    if task not in TASKS or TASKS[task].harness_task is None:
+        raise typer.BadParameter(f"--task must be one of {', '.join(t for t in TASKS if TASKS[t].harness_task)}")
     offline_environment()
     from engine.loading import load_model, weights_location
     from evaluate.loglik import ScoringConfig

@@ -143,7 +143,7 @@ def _batches(runs: list[_Run], config: ScoringConfig, vocab: int):
         candidate = batch + [run]
         low, high = _span(candidate)
         rows, longest = len(candidate), len(candidate[0].tokens)
-        logits_mb = 2 * rows * (high - low) * vocab * 4 / 2**20  # logits + their log-softmax
+        logits_mb = rows * (high - low) * vocab * 4 / 2**20  # float32 upper bound
         fits = (rows <= config.batch_size and rows * longest <= config.max_batch_tokens
                 and logits_mb <= config.max_logits_mb)
         if batch and not fits:
@@ -162,13 +162,14 @@ def _score_batch(model, batch: list[_Run], pad_id: int):
         inputs[row, : len(run.tokens)] = torch.tensor(run.tokens)
     low, high = _span(batch)
     logits = _forward(model, inputs.to(model.device), low, high)
-    logprobs = torch.log_softmax(logits.float(), dim=-1)
     for row, run in enumerate(batch):
         for member in run.members:
             positions = slice(member.end - len(member.cont) - low, member.end - low)
+            # float32 log-softmax of just the positions that score this continuation
+            logprobs = torch.log_softmax(logits[row, positions].float(), dim=-1)
             target = torch.tensor(member.cont, device=logprobs.device)
-            picked = logprobs[row, positions].gather(-1, target[:, None]).squeeze(-1)
-            greedy = bool((logprobs[row, positions].argmax(-1) == target).all())
+            picked = logprobs.gather(-1, target[:, None]).squeeze(-1)
+            greedy = bool((logprobs.argmax(-1) == target).all())
             yield member, ChoiceScore(float(picked.sum()), greedy, len(member.cont))
 
 

@@ -12,11 +12,10 @@ log-likelihoods (re-score them with --rescore) and a .md with the papers' table.
 
 from __future__ import annotations
 
-import logging
 import platform
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -26,18 +25,30 @@ from evaluate.loglik import ScoringConfig, model_max_length, score_requests
 from evaluate.report import ItemResult, aggregate, load_results, markdown_report, write_results
 from evaluate.tasks import MCQItem, MissingDataError, SchemaError, default_data_dir, expand_tasks, load_items, render, sample
 
-log = logging.getLogger(__name__)
 LANG_CHOICES = {"en": ("en",), "ar": ("ar",), "bi": ("en", "ar")}
+SOURCES = ("local", "hub")
 
 
-def collect_items(task_ids: list[str], langs: tuple[str, ...], data_dir: Path | None, ar_dir: Path | None,
-                  limit: int | None, seed: int, source: str = "local") -> list[MCQItem]:
+@dataclass(frozen=True)
+class Selection:
+    """Which items to score."""
+
+    tasks: tuple[str, ...] = field(metadata={"help": "task ids, see evaluate.tasks.TASKS"})
+    lang: str = field(default="en", metadata={"help": "en, ar or bi"})
+    data_dir: Path | None = field(default=None, metadata={"help": "benchmark files (../shared/data layout)"})
+    ar_dir: Path | None = field(default=None, metadata={"help": "Arabic files; default <data_dir>/ar"})
+    limit: int | None = field(default=None, metadata={"help": "seeded random sample per task and language"})
+    seed: int = field(default=1234, metadata={"help": "seed of the sample"})
+    source: str = field(default="local", metadata={"help": "local files, or hub (English, online)"})
+
+
+def collect_items(selection: Selection) -> list[MCQItem]:
     """Every requested task in every language; all files are checked before any scoring."""
     items, missing = [], []
-    for lang in langs:
-        for task_id in task_ids:
+    for lang in LANG_CHOICES[selection.lang]:
+        for task_id in selection.tasks:
             try:
-                items += _task_items(task_id, lang, data_dir, ar_dir if lang == "ar" else None, limit, seed, source)
+                items += _task_items(selection, task_id, lang)
             except MissingDataError as error:
                 missing.append(str(error))
     if missing:
@@ -45,14 +56,15 @@ def collect_items(task_ids: list[str], langs: tuple[str, ...], data_dir: Path | 
     return items
 
 
-def _task_items(task_id, lang, data_dir, lang_dir, limit, seed, source) -> list[MCQItem]:
-    if source == "hub" and lang == "en":
+def _task_items(selection: Selection, task_id: str, lang: str) -> list[MCQItem]:
+    if selection.source == "hub" and lang == "en":
         from evaluate.tasks.hub import hub_items
 
-        return sample(hub_items(task_id), limit, seed)
-    if data_dir is None:
-        raise MissingDataError(task_id, lang, [Path("<no --data-dir and no ../shared/data>")])
-    return load_items(task_id, lang, data_dir, lang_dir, limit, seed)
+        return sample(hub_items(task_id), selection.limit, selection.seed)
+    if selection.data_dir is None:
+        raise MissingDataError(task_id, lang, [Path("<no --data-dir given and no ../shared/data>")])
+    lang_dir = selection.ar_dir if lang == "ar" else None
+    return load_items(task_id, lang, selection.data_dir, lang_dir, selection.limit, selection.seed)
 
 
 def score_items(loaded, items: list[MCQItem], config: ScoringConfig) -> list[ItemResult]:
@@ -67,20 +79,19 @@ def score_items(loaded, items: list[MCQItem], config: ScoringConfig) -> list[Ite
     ]
 
 
-def run_meta(loaded, args: dict, config: ScoringConfig) -> dict:
+def run_meta(loaded, selection: Selection, adapters: list[str], config: ScoringConfig) -> dict:
     import torch
     import transformers
 
     model = loaded.model
     return {
-        "model": loaded.card.name, "weights": loaded.card.weights, "adapters": args["adapter"],
+        "model": loaded.card.name, "weights": loaded.card.weights, "adapters": adapters,
         "load_in_4bit": loaded.load_in_4bit, "device": str(model.device), "dtype": str(model.dtype),
         "max_length": config.max_length or model_max_length(model, loaded.tokenizer),
         "method": "zero-shot log-likelihood; prompts and acc/acc_norm of lm-evaluation-harness 0.4.13",
-        "tasks": args["tasks"], "lang": args["lang"], "limit": args["limit"], "seed": args["seed"],
-        "data_dir": str(args["data_dir"]), "source": args["source"], "scoring": asdict(config),
-        "torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **{key: str(value) if isinstance(value, Path) else value for key, value in asdict(selection).items()},
+        "scoring": asdict(config), "torch": torch.__version__, "transformers": transformers.__version__,
+        "python": platform.python_version(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 
 
@@ -105,15 +116,9 @@ def main(
         return
     if model is None:
         raise typer.BadParameter("--model is required (or --rescore FILE)")
-    if lang not in LANG_CHOICES:
-        raise typer.BadParameter("--lang must be en, ar or bi")
+    selection = _selection(tasks, lang, data_dir, ar_dir, limit, seed, source)
     try:
-        task_ids = expand_tasks(tasks)
-    except ValueError as error:
-        raise typer.BadParameter(str(error)) from error
-    data_dir = data_dir or default_data_dir()
-    try:
-        items = collect_items(task_ids, LANG_CHOICES[lang], data_dir, ar_dir, limit, seed, source)
+        items = collect_items(selection)
     except (FileNotFoundError, SchemaError) as error:
         sys.stderr.write(f"error: {error}\n")
         raise typer.Exit(2) from error
@@ -122,13 +127,28 @@ def main(
     loaded = load_model(model, adapter or [], load_in_4bit or None)
     config = ScoringConfig(batch_size=batch_size)
     results = score_items(loaded, items, config)
-    meta = run_meta(loaded, {"adapter": adapter or [], "tasks": task_ids, "lang": lang, "limit": limit,
-                             "seed": seed, "data_dir": data_dir, "source": source}, config)
+    meta = run_meta(loaded, selection, adapter or [], config)
     _write(out, f"mcqa-{_slug(loaded.card.name)}-{lang}", meta, results)
 
 
+def _selection(tasks: str, lang: str, data_dir, ar_dir, limit, seed: int, source: str) -> Selection:
+    if lang not in LANG_CHOICES:
+        raise typer.BadParameter("--lang must be en, ar or bi")
+    if source not in SOURCES:
+        raise typer.BadParameter("--source must be local or hub")
+    try:
+        task_ids = tuple(expand_tasks(tasks))
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+    return Selection(task_ids, lang, data_dir or default_data_dir(), ar_dir, limit, seed, source)
+
+
 def _rescore(path: Path, out: Path) -> None:
-    meta, results = load_results(path)
+    try:
+        meta, results = load_results(path)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        sys.stderr.write(f"error: {path} is not a results file of evaluate.mcqa ({error})\n")
+        raise typer.Exit(2) from error
     meta = {**meta, "rescored_from": str(path)}
     _write(out, f"{path.stem}-rescored", meta, results)
 

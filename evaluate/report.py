@@ -102,15 +102,17 @@ def _percent(value: float | None) -> str:
 
 
 def markdown_report(scores: dict[str, dict], model: str) -> str:
-    counts = ", ".join(f"{TASKS[t].column} {s['n']}" for t, s in next(iter(scores.values())).items() if t != "AVG")
-    equal = sorted({TASKS[t].column for by_task in scores.values() for t, s in by_task.items()
-                    if t != "AVG" and s["norm_is_acc"]})
+    counts = "; ".join(f"{LANG_NAMES[lang]}: " + ", ".join(f"{TASKS[t].column} {s['n']}" for t, s in by_task.items()
+                                                           if t != "AVG") for lang, by_task in scores.items())
+    equal = [TASKS[t].column for t in TASKS
+             if any(t in by_task for by_task in scores.values())
+             and all(by_task[t]["norm_is_acc"] for by_task in scores.values() if t in by_task)]
     parts = [f"## {model}: zero-shot MCQA, log-likelihood (lm-evaluation-harness method)", "",
              "### acc", "", markdown_table(scores, model, "acc"), "",
              "### acc_norm (per character of the choice)", "", markdown_table(scores, model, "acc_norm"), "",
              f"Items per task: {counts}.",
              f"acc_norm equals acc necessarily for {', '.join(equal) or 'no task'} "
-             "(every choice is one letter). AVG: unweighted mean of the columns."]
+             "(all choices of an item have the same length). AVG: unweighted mean of the columns."]
     return "\n".join(parts) + "\n"
 
 
