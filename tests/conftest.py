@@ -3,7 +3,17 @@ random models written in the real hub layouts by engine.tiny_models."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# Nothing reaches a hub in tests. Set before any test module is imported: `datasets` and
+# `huggingface_hub` read these once, at import, and collection imports every test module
+# (with them train/ and evaluate/) before any fixture runs. Without this, `datasets` pings
+# the hub's download counter the first time it builds a local JSON dataset on a machine.
+for _variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_EVALUATE_OFFLINE"):
+    os.environ.setdefault(_variable, "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 
 @pytest.fixture(scope="session")
