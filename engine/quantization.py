@@ -362,11 +362,34 @@ def load_causal_lm_4bit(path_or_id: str, model_class=AutoModelForCausalLM, **fro
             path_or_id, quantization_config=bnb_config, **from_pretrained_kwargs)
     if not getattr(bnb_config, "load_in_4bit", False):
         return model  # an 8-bit or other config: nothing of ours to add
+    keep_4bit_weights_as_loaded(model)
     late = quantize_fused_experts(model, bnb_config)
     if late:
         logger.warning("%d fused expert modules were loaded in full precision and quantized afterwards; "
                        "peak memory during this load held them all in full precision", late)
     return model
+
+
+def keep_4bit_weights_as_loaded(model: nn.Module) -> int:
+    """Turn off bitsandbytes' CPU repacking of `Linear4bit` weights; returns how many it touched.
+
+    On CPUs with AVX512-BF16, `Linear4bit.forward` rewrites its weight in place into a CPU-only
+    layout on the first forward in eval mode without grad (bitsandbytes 0.50). On such a machine
+    that layout:
+    * asserts for a layer whose output size is not a multiple of 32 ("N must be divisible by
+      block_n");
+    * routes every later forward, training included, through `gemv_4bit`, which has no
+      autograd kernel. After a periodic eval, LoRA layers below a 4-bit layer silently get no
+      gradient;
+    * computes with bf16 block scales, so answers would depend on the CPU the model runs on.
+    The portable NF4 path stays exact and differentiable. CPU 4-bit is a development path here
+    (the Mixtral experts, ~96 % of the weights, never used the repacked kernel), and GPUs are
+    unaffected.
+    """
+    layers = [m for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)]
+    for layer in layers:
+        layer.support_avx512bf16_for_cpu = False
+    return len(layers)
 
 
 @torch.no_grad()

@@ -140,6 +140,7 @@ def _load(mode: str, path: str):
         return q.load_causal_lm_4bit(path, dtype=torch.bfloat16)
     config = q.build_bnb_config()
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16, quantization_config=config)
+    q.keep_4bit_weights_as_loaded(model)  # as load_causal_lm_4bit does, so both modes compute alike
     q.quantize_fused_experts(model, config)
     return model
 

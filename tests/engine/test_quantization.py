@@ -144,6 +144,29 @@ def test_logits_differ_from_full_precision_by_nf4_error_only(mixtral_dir, q_mixt
     assert cosine > 0.97  # deleting the experts instead would give ~0.93 (see INIT_STD)
 
 
+def test_cpu_inference_never_repacks_weights_and_training_still_gets_gradients(mixtral_dir, monkeypatch):
+    # bitsandbytes repacks Linear4bit weights in place on CPUs with AVX512-BF16 at the first
+    # no-grad eval forward; later training forwards then skip autograd. Pretend every CPU has it,
+    # so this test fails without the guard on any machine.
+    monkeypatch.setattr(bnb.nn.modules, "has_avx512bf16", lambda: True)
+    model = q.load_causal_lm_4bit(mixtral_dir, dtype=torch.float32)
+    linears = {n: m for n, m in model.named_modules() if isinstance(m, bnb.nn.Linear4bit)}
+    assert linears
+    before = {n: m.weight.data.clone() for n, m in linears.items()}
+    model.eval()
+    with torch.no_grad():
+        eval_logits = model(_ids()).logits
+    for name, layer in linears.items():
+        assert not getattr(layer.weight.quant_state, "packing_format_for_cpu", False), name
+        assert torch.equal(layer.weight.data, before[name]), name
+    model.train()
+    embeddings = model.get_input_embeddings()(_ids()).detach().requires_grad_(True)
+    train_logits = model(inputs_embeds=embeddings).logits
+    train_logits.sum().backward()
+    torch.testing.assert_close(train_logits.detach(), eval_logits)
+    assert embeddings.grad is not None and embeddings.grad.abs().sum() > 0
+
+
 def test_footprint_is_under_30_percent_of_bf16(tmp_path):
     # Experts dominate here (~94 % of the weights) as they do in Mixtral-8x7B (~96 %).
     config = MixtralConfig(**{**TINY, "num_hidden_layers": 1, "hidden_size": 256,
