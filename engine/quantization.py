@@ -370,8 +370,8 @@ def load_causal_lm_4bit(path_or_id: str, model_class=AutoModelForCausalLM, **fro
     return model
 
 
-def keep_4bit_weights_as_loaded(model: nn.Module) -> int:
-    """Turn off bitsandbytes' CPU repacking of `Linear4bit` weights; returns how many it touched.
+def keep_4bit_weights_as_loaded(model: nn.Module) -> None:
+    """Turn off bitsandbytes' CPU repacking of every `Linear4bit` weight in the model.
 
     On CPUs with AVX512-BF16, `Linear4bit.forward` rewrites its weight in place into a CPU-only
     layout on the first forward in eval mode without grad (bitsandbytes 0.50). On such a machine
@@ -386,10 +386,9 @@ def keep_4bit_weights_as_loaded(model: nn.Module) -> int:
     (the Mixtral experts, ~96 % of the weights, never used the repacked kernel), and GPUs are
     unaffected.
     """
-    layers = [m for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)]
-    for layer in layers:
-        layer.support_avx512bf16_for_cpu = False
-    return len(layers)
+    for module in model.modules():
+        if isinstance(module, bnb.nn.Linear4bit):
+            module.support_avx512bf16_for_cpu = False
 
 
 @torch.no_grad()
