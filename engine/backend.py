@@ -43,6 +43,7 @@ TokenBackend = Callable[[GenerationRequest, threading.Event], Iterator[int]]
 _MODELS: "weakref.WeakValueDictionary[str, object]" = weakref.WeakValueDictionary()
 _SLOTS: dict[str, threading.BoundedSemaphore] = {}
 _ADAPTER_LOCKS: dict[str, threading.Lock] = {}
+SLOT_POLL_S = 0.05  # how soon a reply waiting for its slot notices Stop
 _counter = itertools.count(1)
 _registry_lock = threading.Lock()
 
@@ -72,11 +73,22 @@ def set_concurrency(key: str, replies: int) -> None:
 
 
 @contextmanager
-def reply_slot(key: str):
-    """Wait for a free reply slot on this model."""
+def reply_slot(key: str, stop_event: threading.Event | None = None) -> Iterator[bool]:
+    """Wait for a free reply slot on this model; yields whether it got one.
+
+    Stop must work while a reply waits for its turn too: the wait gives up (yielding
+    False) as soon as `stop_event` is set, instead of holding Stop until the reply
+    ahead of it ends.
+    """
     slot = _SLOTS[key]
-    with slot:
-        yield
+    while not slot.acquire(timeout=SLOT_POLL_S):
+        if stop_event is not None and stop_event.is_set():
+            yield False
+            return
+    try:
+        yield True
+    finally:
+        slot.release()
 
 
 def worker_tokens(request: GenerationRequest, stop_event: threading.Event | None = None) -> Iterator[int]:
@@ -100,8 +112,8 @@ def worker_tokens(request: GenerationRequest, stop_event: threading.Event | None
 
 def local_tokens(request: GenerationRequest, stop_event: threading.Event) -> Iterator[int]:
     """The default backend: take a reply slot, then generate in this process."""
-    with reply_slot(request.model_key):
-        if not stop_event.is_set():  # it may have been stopped while waiting for the slot
+    with reply_slot(request.model_key, stop_event) as free:
+        if free and not stop_event.is_set():
             yield from worker_tokens(request, stop_event)
 
 
@@ -116,8 +128,8 @@ class RemoteTokens:
         self.run = run
 
     def __call__(self, request: GenerationRequest, stop_event: threading.Event) -> Iterator[int]:
-        with reply_slot(request.model_key):
-            if stop_event.is_set():
+        with reply_slot(request.model_key, stop_event) as free:
+            if not free or stop_event.is_set():
                 return
             tokens = self.run(request)
             try:

@@ -96,6 +96,34 @@ def test_a_request_stopped_while_waiting_for_its_slot_never_starts(loaded):
     assert list(local_tokens(request_for(loaded), stop)) == [] and started == []
 
 
+@pytest.mark.parametrize("backend", [local_tokens, RemoteTokens(worker_tokens)], ids=["local", "remote"])
+def test_stop_ends_a_reply_still_waiting_for_its_slot_at_once(loaded, backend):
+    holding, release = threading.Event(), threading.Event()
+
+    def ahead():  # another person's reply that takes its time
+        with reply_slot(loaded.key):
+            holding.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=ahead)
+    thread.start()
+    holding.wait()
+    try:
+        stop, result = threading.Event(), []
+        waiting = threading.Thread(target=lambda: result.append(list(backend(request_for(loaded), stop))))
+        waiting.start()
+        waiting.join(0.3)
+        assert waiting.is_alive()  # it is waiting for the slot
+        stop.set()
+        waiting.join(5)
+        assert not waiting.is_alive() and result == [[]]  # ended while the other still generates
+        assert not release.is_set()
+    finally:
+        release.set()
+        thread.join()
+    assert list(local_tokens(request_for(loaded), threading.Event()))  # the slot was given back
+
+
 def test_a_session_sends_its_own_adapter_and_settings_to_the_backend(loaded):
     seen = []
 
