@@ -34,34 +34,41 @@ def free_port() -> int:
 
 @contextmanager
 def running_app(*args: str):
-    """Start `app.py ARGS` on a free port; yield its URL; stop it."""
+    """Start `app.py ARGS` on a free port; yield its URL; stop it.
+
+    The server's output goes to artifacts/app-PORT.log, not to a pipe: a pipe nobody reads
+    fills up (64 KiB) and then blocks the server at its next log line, mid-request.
+    """
     port = free_port()
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False")
-    server = subprocess.Popen([sys.executable, "app.py", "--port", str(port), *args], cwd=ROOT, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        _wait_for_port(server, port)
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        server.terminate()
+    ARTIFACTS.mkdir(exist_ok=True)
+    log_path = ARTIFACTS / f"app-{port}.log"
+    with log_path.open("w", encoding="utf-8") as log:
+        server = subprocess.Popen([sys.executable, "app.py", "--port", str(port), *args], cwd=ROOT, env=env,
+                                  stdout=log, stderr=subprocess.STDOUT, text=True)
         try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+            _wait_for_port(server, port, log_path)
+            yield f"http://127.0.0.1:{port}/"
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
 
 
-def _wait_for_port(server: subprocess.Popen, port: int) -> None:
+def _wait_for_port(server: subprocess.Popen, port: int, log_path: Path) -> None:
     deadline = time.monotonic() + 300  # a cold start converts the preview model first
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise RuntimeError("app exited:\n" + server.stdout.read())
+            raise RuntimeError("app exited:\n" + log_path.read_text(encoding="utf-8"))
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
                 return
         except OSError:
             time.sleep(0.5)
     server.kill()
-    raise RuntimeError("app did not start")
+    raise RuntimeError(f"app did not start (its output: {log_path})")
 
 
 @pytest.fixture(scope="session")
@@ -104,17 +111,36 @@ def playwright_driver():
         yield driver
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call" and report.failed:
+        item.stash[FAILED] = True
+    return report
+
+
+FAILED = pytest.StashKey[bool]()
+
+
 @pytest.fixture
-def page(playwright_driver, tmp_path):
-    """A fresh chromium profile per test (its own user-data-dir)."""
+def page(playwright_driver, tmp_path, request):
+    """A fresh chromium profile per test (its own user-data-dir). A failed test leaves
+    artifacts/failed-TEST.png and the page's console in failed-TEST.console.txt."""
     context = playwright_driver.chromium.launch_persistent_context(
         str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
         viewport={"width": 1280, "height": 1000}, locale="en-US",
     )
     context.set_default_timeout(60_000)
+    page = context.pages[0] if context.pages else context.new_page()
+    console: list[str] = []
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
     try:
-        yield context.pages[0] if context.pages else context.new_page()
+        yield page
     finally:
+        if request.node.stash.get(FAILED, False):
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / f"failed-{request.node.name}.png"), full_page=True)
+            (ARTIFACTS / f"failed-{request.node.name}.console.txt").write_text("\n".join(console), encoding="utf-8")
         context.close()
 
 
