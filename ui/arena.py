@@ -71,6 +71,9 @@ class ArenaHandlers:
             return
         user_text, files = split_message(message)
         a, b = state.sides
+        if state.take_stop_request():  # stopped while it waited in the queue
+            yield chat_messages(a), chat_messages(b), message, *self._votes(state.can_vote), state
+            return
         try:
             stream = state.send(user_text, files, self.options)
             for _ in stream:
@@ -80,6 +83,12 @@ class ArenaHandlers:
             yield chat_messages(a), chat_messages(b), message, *self._votes(state.can_vote), state
             return
         yield chat_messages(a), chat_messages(b), EMPTY_INPUT, *self._votes(state.can_vote), state
+
+    @staticmethod
+    def expect_reply(state: ArenaRound | None) -> ArenaRound | None:
+        if state is not None:
+            state.expect_reply()
+        return state
 
     @staticmethod
     def stop(state: ArenaRound | None) -> None:
@@ -157,9 +166,11 @@ def _wire(w: SimpleNamespace, handlers: ArenaHandlers, ui_lang, concurrency: dic
     w.join.click(handlers.join, [w.rater_name, w.code, state, ui_lang], [w.join_box, w.battle_box, *fresh, state],
                  api_name="arena_join")
     streaming = [w.chat_a, w.chat_b, w.message, *w.votes, state]
-    sent = [w.send.click(handlers.send, [w.message, state, ui_lang], streaming, api_name="arena_send", **concurrency),
-            w.message.submit(handlers.send, [w.message, state, ui_lang], streaming, api_name=False, **concurrency)]
-    w.stop.click(handlers.stop, [state], None, cancels=sent, api_name="arena_stop")
+    # Stop works through the sides' Conversations, as in the chat (ui/handlers.py).
+    for trigger, api_name in ((w.send.click, "arena_send"), (w.message.submit, False)):
+        trigger(handlers.expect_reply, [state], [state], queue=False, api_name=False).then(
+            handlers.send, [w.message, state, ui_lang], streaming, api_name=api_name, **concurrency)
+    w.stop.click(handlers.stop, [state], None, api_name="arena_stop")
     voted = [w.chat_a, w.chat_b, *w.votes, w.message, w.reveal, w.new_round]
     for button, (_, winner) in zip(w.votes, VOTES):
         button.click(partial(handlers.vote, winner), [w.reason, w.rater_language, state, ui_lang], voted,

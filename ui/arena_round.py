@@ -100,6 +100,14 @@ class ArenaRound:
             side.pending is None and side.session.messages and side.session.messages[-1].role == "assistant"
             for side in self.sides))
 
+    def expect_reply(self) -> None:
+        for side in self.sides or ():
+            side.expect_reply()
+
+    def take_stop_request(self) -> bool:
+        """Whether Stop came while the message waited in the queue (see Conversation)."""
+        return any([side.take_stop_request() for side in self.sides or ()])  # both sides forget it
+
     def send(self, text: str, files: Sequence[str], options: ChatOptions) -> Iterator[None]:
         """Send the message to both sides and yield each time either side has new text.
         Closing the iterator (Stop) stops both replies."""

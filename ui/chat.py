@@ -181,16 +181,18 @@ def _wire_chat(w: SimpleNamespace, state, handlers: ChatHandlers, queue: dict) -
                w.seed, w.adapter, w.ui_lang]
     respond = {"fn": handlers.respond, "inputs": [w.message, state, *options],
                "outputs": [w.chatbot, w.message, state], **queue}
-    events = [
-        w.send.click(api_name="respond", **respond),
-        w.message.submit(api_name=False, **respond),
-        w.regenerate.click(handlers.regenerate, [state, *options], [w.chatbot, state],
-                           api_name="regenerate", **queue),
-    ]
-    w.stop.click(handlers.stop, [state], None, cancels=events, api_name="stop")
+    regenerate = {"fn": handlers.regenerate, "inputs": [state, *options], "outputs": [w.chatbot, state], **queue}
+    # Stop and Clear end replies through the Conversation, not Gradio's `cancels` (see
+    # ui/handlers.py); the unqueued first step tells a Stop pressed before this click from
+    # one pressed while the request waits in the queue.
+    for trigger, request, api_name in ((w.send.click, respond, "respond"), (w.message.submit, respond, False),
+                                       (w.regenerate.click, regenerate, "regenerate")):
+        trigger(handlers.expect_reply, [state], [state], queue=False, api_name=False).then(
+            api_name=api_name, **request)
+    w.stop.click(handlers.stop, [state], None, api_name="stop")
     cleared = [w.chatbot, w.message, w.export_files, state]
-    w.clear.click(handlers.clear, [state], cleared, cancels=events, api_name="clear")
-    w.chatbot.clear(handlers.clear, [state], cleared, cancels=events, api_name=False)  # its own bin icon
+    w.clear.click(handlers.clear, [state], cleared, api_name="clear")
+    w.chatbot.clear(handlers.clear, [state], cleared, api_name=False)  # its own bin icon
     w.export.click(handlers.export, [state, w.ui_lang], [w.export_files], api_name="export")
     # `input`, not `change`: only the person's own choice loads a model (a revert after a
     # failed load must not trigger another). Loading can take minutes: its own queue.

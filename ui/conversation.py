@@ -53,6 +53,10 @@ class Conversation:
         self.pending: PendingExchange | None = None
         self.export_dirs: list[Path] = []
         self.epoch = 0
+        # Stop pressed while this session's message still waited in the queue: it must not
+        # start. Each new request clears it first (`expect_reply`), so a late Stop pressed
+        # after a reply had ended cannot swallow the next message.
+        self.stop_requested = False
 
     @property
     def loaded(self) -> LoadedModel:
@@ -65,6 +69,7 @@ class Conversation:
         reply = self.session.send(text or "", images=images)
         shown = tuple(_shown_file(path, image) for path, image in zip(files, images))
         self.pending = PendingExchange((text or "").strip(), shown, reply, self.epoch)
+        self._stop_if_requested(reply)
         return reply
 
     def checkpoint(self) -> tuple[int, int]:
@@ -111,6 +116,7 @@ class Conversation:
         reply = self.session.regenerate()  # raises before anything changes
         files = self.attachments.pop() if self.attachments else ()
         self.pending = PendingExchange(last.content, files, reply, self.epoch)
+        self._stop_if_requested(reply)
         return reply
 
     def finish(self) -> None:
@@ -134,9 +140,26 @@ class Conversation:
         self.attachments.clear()
         self.epoch += 1
 
+    def expect_reply(self) -> None:
+        """A new message or Regenerate was just asked for (before it queues)."""
+        self.stop_requested = False
+
     def stop(self) -> None:
+        """Stop the reply being written, or the one still waiting for its turn."""
         if self.pending is not None:
             self.pending.reply.stop()
+        else:
+            self.stop_requested = True
+
+    def take_stop_request(self) -> bool:
+        """Whether Stop came while the request waited (and forget it)."""
+        requested, self.stop_requested = self.stop_requested, False
+        return requested
+
+    def _stop_if_requested(self, reply: Reply) -> None:
+        # Stop may have read `pending` just before this reply was filed there.
+        if self.take_stop_request():
+            reply.stop()
 
     def discard(self) -> None:
         """The browser session ended: stop generating and delete this session's exports."""

@@ -1,9 +1,13 @@
 """What the chat screen's buttons do. Each handler gets the browser session's Conversation
 (gr.State) and returns what the screen shows; the engine does the work.
 
-Replies stream: the Chatbot is re-rendered from the Conversation on every chunk. Stop
-cancels the event; Gradio then closes the handler's generator, whose `finally` closes the
-Reply, which ends generation in the engine at once.
+Replies stream: the Chatbot is re-rendered from the Conversation on every chunk. Stop asks
+the Conversation to stop: the reply ends at the next token and the event completes as any
+reply does, showing what was written. Gradio's `cancels` is not used for that: a cancel
+that lands as the stopped event completes leaves the Chatbot empty with "Error" on it
+(Gradio 6.31, seen in the browser tests). A message Stop catches still waiting in the
+queue is not started (`Conversation.stop_requested`). A closed tab still closes the
+handler's generator, whose `finally` closes the Reply.
 
 Handlers run in the app's own process and keep the Conversation there. Only token
 generation goes to the GPU (ui/spaces_gpu.py): on ZeroGPU it runs in a forked worker that
@@ -64,6 +68,9 @@ class ChatHandlers:
         user_text, files = split_message(message)
         options = chat_options(reply_language, temperature, top_p, max_new_tokens,
                                repetition_penalty, seed, adapter)
+        if conversation.take_stop_request():  # stopped while it waited in the queue
+            yield chat_messages(conversation), message, conversation
+            return
         try:
             reply = conversation.send(user_text, files, options)
         except UserFacingError as error:
@@ -80,6 +87,9 @@ class ChatHandlers:
         conversation = self.conversation(conversation)
         options = chat_options(reply_language, temperature, top_p, max_new_tokens,
                                repetition_penalty, seed, adapter)
+        if conversation.take_stop_request():
+            yield chat_messages(conversation), conversation
+            return
         try:
             reply = conversation.regenerate(options)
         except UserFacingError as error:
@@ -104,10 +114,16 @@ class ChatHandlers:
             conversation.finish()
         yield chat_messages(conversation)
 
+    def expect_reply(self, conversation: Conversation | None) -> Conversation:
+        """Runs at the click, before the request queues: an earlier Stop no longer counts."""
+        conversation = self.conversation(conversation)
+        conversation.expect_reply()
+        return conversation
+
     @staticmethod
     def stop(conversation: Conversation | None) -> None:
         if conversation is not None:
-            conversation.stop()  # at the next token, even before Gradio closes the stream
+            conversation.stop()  # the reply ends at the next token and its event completes
 
     @staticmethod
     def clear(conversation: Conversation | None):

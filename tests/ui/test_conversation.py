@@ -141,3 +141,35 @@ def test_the_adapter_selector_lists_the_loaded_adapters_and_choosing_one_leaves_
 @pytest.mark.parametrize("seed,expected", [(-1, None), (None, None), (0, 0), (42.0, 42)])
 def test_a_negative_seed_means_a_random_one(seed, expected):
     assert chat_options("auto", 0.7, 0.9, 16, 1.1, seed, "none").settings.seed == expected
+
+
+def _respond(handlers, conversation, text):
+    """Run the chat's Send handler to its end; returns (what the chat shows, the input box)."""
+    outputs = list(handlers.respond({"text": text, "files": []}, conversation, "auto", 0, 0.9, 4, 1.0, 0, "none", "en"))
+    return outputs[-1][0], outputs[-1][1]
+
+
+def test_stop_while_a_message_waits_in_the_queue_keeps_it_from_starting(tiny_dirs):
+    from ui.handlers import ChatHandlers
+
+    handlers = ChatHandlers(ModelPool([ModelSpec(str(tiny_dirs("llama")))]))
+    conversation = handlers.expect_reply(None)  # Send clicked: the request queues ...
+    handlers.stop(conversation)  # ... and Stop comes before its turn
+    shown, box = _respond(handlers, conversation, "What is anemia?")
+    assert shown == [] and box["text"] == "What is anemia?"  # never sent; the text stays to send again
+    assert conversation.session.messages == []
+
+    handlers.stop(conversation)  # a late Stop, after everything ended ...
+    handlers.expect_reply(conversation)  # ... does not swallow the next message
+    shown, box = _respond(handlers, conversation, "What is anemia?")
+    assert [m["role"] for m in shown] == ["user", "assistant"] and box.get("text") != "What is anemia?"
+
+
+def test_stop_that_misses_a_reply_by_a_moment_still_stops_it(text_model):
+    conversation = Conversation(text_model)
+    conversation.stop()  # read `pending` just before the reply was filed there
+    finish(conversation, reply := conversation.send("What is anemia?", [], SHORT))
+    assert reply.finish_reason == "cancelled" and reply.text == ""
+    assert not conversation.stop_requested  # used up: the next message runs
+    finish(conversation, reply := conversation.send("And the treatment?", [], SHORT))
+    assert reply.finish_reason != "cancelled" and reply.text
