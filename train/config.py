@@ -7,7 +7,7 @@ A config has four sections:
 - `training`: `transformers.TrainingArguments`, passed through as written (its own field
   help applies), plus `bf16: auto` ("bf16 where the GPU has it", the default),
   `tf32: auto` ("TF32 where the GPU has it") and `projector_learning_rate` (the LMM
-  projector's own learning rate: `train.trainer.TrainingSettings`).
+  projector's own learning rate: `TrainingSettings`).
 
 Unknown keys are errors that list the known ones, so a typo never silently falls back
 to a default. YAML 1.1 reads `1e-3` as a string; numbers written that way are converted
@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from transformers import TrainingArguments
 
 LANGUAGE_CHOICES = ("ar", "en", "auto")
 # The Llava projector's module name in transformers (LLaVA's own code calls it mm_projector).
@@ -37,6 +38,18 @@ class ConfigError(ValueError):
 
 def _help(text: str, **kwargs) -> Any:
     return field(metadata={"help": text}, **kwargs)
+
+
+@dataclass
+class TrainingSettings(TrainingArguments):
+    """`transformers.TrainingArguments` (the config's `training` section) plus the projector's
+    learning rate (train/trainer.py gives the projector its own parameter groups)."""
+
+    projector_learning_rate: float | None = field(default=None, metadata={"help": (
+        "peak learning rate of the multimodal projector (trainable parameters under "
+        f"`{PROJECTOR_MODULE}`; LLaVA's --mm_projector_lr), on the same schedule as learning_rate, "
+        "which the other trainable parameters (the LoRA matrices) keep; null: the projector trains "
+        "at learning_rate too. The projector must be in lora.modules_to_save")})
 
 
 @dataclass
@@ -110,7 +123,7 @@ class TrainConfig:
     model: ModelSettings
     lora: LoraSettings
     data: DataSettings
-    training: Any  # train.trainer.TrainingSettings: transformers.TrainingArguments + projector_learning_rate
+    training: TrainingSettings
     path: Path | None = None
 
 
@@ -166,9 +179,7 @@ def build(cls, values: dict | None, where: str):
         raise ConfigError(f"{where}: {error}") from None
 
 
-def _training_arguments(values: dict | None, where: str):
-    from train.trainer import TrainingSettings
-
+def _training_arguments(values: dict | None, where: str) -> TrainingSettings:
     values = dict(values or {})
     if not values.get("output_dir"):
         raise ConfigError(f"{where}: output_dir is required (checkpoints and the adapter go there)")

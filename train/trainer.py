@@ -18,24 +18,10 @@ has the same groups when a run resumes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
-from transformers import Trainer, TrainingArguments
+from transformers import Trainer
 
 from train.config import PROJECTOR_MODULE, ConfigError
-
-
-@dataclass
-class TrainingSettings(TrainingArguments):
-    """`transformers.TrainingArguments` (the config's `training` section) plus the projector's
-    learning rate."""
-
-    projector_learning_rate: float | None = field(default=None, metadata={"help": (
-        "peak learning rate of the multimodal projector (trainable parameters under "
-        f"`{PROJECTOR_MODULE}`; LLaVA's --mm_projector_lr), on the same schedule as learning_rate, "
-        "which the other trainable parameters (the LoRA matrices) keep; null: the projector trains "
-        "at learning_rate too. The projector must be in lora.modules_to_save")})
 
 
 def projector_parameters(model) -> list[torch.nn.Parameter]:
