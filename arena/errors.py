@@ -82,13 +82,4 @@ MESSAGES = MappingProxyType({
 class ArenaError(UserFacingError):
     """A problem with a study, a rater, a battle or the vote store, not a bug."""
 
-    def __init__(self, code: str, **params):
-        if code not in MESSAGES:
-            raise KeyError(f"no arena message for error code {code!r}")
-        self.code = code
-        self.params = params
-        Exception.__init__(self, self.message("en"))
-
-    def message(self, lang: str = "en") -> str:
-        texts = MESSAGES[self.code]
-        return texts.get(lang, texts["en"]).format(**self.params)
+    messages = MESSAGES

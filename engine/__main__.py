@@ -12,7 +12,6 @@ import typer
 from engine.cards import resolve_card
 from engine.errors import UserFacingError
 from engine.generation import GenerationSettings
-from engine.language import reply_language
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="BiMediX Chat engine: terminal chat and prompt inspection.")
@@ -43,13 +42,15 @@ def chat(
     Ctrl-C stops a reply.
     """
     from engine.loading import load_model
+    from engine.reply import ReplyOptions
     from engine.session import ChatSession
 
     if lang not in ("auto", "ar", "en"):
         raise typer.BadParameter("--lang must be auto, ar or en")
     settings = GenerationSettings(temperature, top_p, max_new_tokens, repetition_penalty, seed)
     loaded = load_model(model, [str(p) for p in adapter or []], load_in_4bit or None, prompt_format=prompt_format)
-    session = ChatSession(loaded, lang, settings)
+    # The CLI's own state: its history (the session) and its options, the adapter included.
+    session = ChatSession(loaded, ReplyOptions(lang, settings, adapter=loaded.default_adapter))
     _err(f"[{loaded.card.title}] {loaded.card.notice}".strip())
     interactive = sys.stdin.isatty()
     pending: list = [img for img in map(_read_image, image or []) if img is not None]
@@ -60,34 +61,35 @@ def chat(
         if not line:
             break
         text = line.rstrip("\n")
-        if text.strip() == "/exit":
+        command = text.strip()
+        if command == "/exit":
             break
-        if text.strip() == "/clear":
+        if command == "/clear":
             session.clear()
-            continue
-        if text.strip().startswith("/adapter"):
-            _switch_adapter(loaded.adapters, text.strip().split()[1:])
-            session.adapter = loaded.adapters.active
-            continue
-        if text.strip().startswith("/image "):
-            attached = _read_image(Path(text.strip()[len("/image "):].strip()))
+        elif command.startswith("/adapter"):
+            session.options = _switch_adapter(loaded, session.options, command.split()[1:])
+        elif command.startswith("/image "):
+            attached = _read_image(Path(command[len("/image "):].strip()))
             pending += [attached] if attached is not None else []
-            continue
-        if text.strip():
+        elif command:
             _reply(session, text, pending)
             pending = []
 
 
-def _switch_adapter(adapters, args: list[str]) -> None:
+def _switch_adapter(loaded, options, args: list[str]):
+    """The options with the adapter named in `args` (none: the bare base model); says
+    which adapters there are and which one this chat uses."""
+    from dataclasses import replace
+
+    names = loaded.adapters.names()
     if args:
         name = None if args[0] == "none" else args[0]
-        try:
-            adapters.activate(name)
-        except KeyError as error:
-            _err(str(error.args[0]))
-            return
-    active = adapters.active or "none"
-    _err(f"adapters: {', '.join(adapters.names()) or 'none loaded'}; active: {active}")
+        if name is not None and name not in names:
+            _err(f"no adapter named {name!r}; loaded: {', '.join(names) or 'none'}")
+        else:
+            options = replace(options, adapter=name)
+    _err(f"adapters: {', '.join(names) or 'none loaded'}; active: {options.adapter or 'none'}")
+    return options
 
 
 def _read_image(path: Path):
@@ -104,10 +106,13 @@ def _read_image(path: Path):
 
 
 def _reply(session, text: str, images=()) -> None:
+    from engine.language import conversation_language
+
     try:
         reply = session.send(text, images)
     except UserFacingError as error:
-        _err(error.message(reply_language(text, session.language_policy, session.last_language)))
+        users = [m.content for m in session.messages if m.role == "user"]
+        _err(error.message(conversation_language([*users, text], session.options.reply_language)))
         return
     for line in reply.notices():
         _err(f"({line})")

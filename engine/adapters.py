@@ -3,6 +3,11 @@
 The base weights stay in memory once; PEFT keeps every adapter's small matrices beside
 them and `set_adapter` chooses which ones take part in the forward pass. "No adapter"
 is served by disabling the adapter layers, which gives the base model's exact outputs.
+
+Which adapter a reply uses is an argument of that reply (engine/reply.py), never state
+shared between conversations: `default` is what a new conversation starts with (fixed
+once the model is loaded), and `current` is only what the weights hold right now, which
+the token worker (engine/backend.py) switches per reply under the model's lock.
 """
 
 from __future__ import annotations
@@ -54,7 +59,13 @@ class AdapterSet:
     def __init__(self, base_model):
         self._base = base_model
         self._peft = None
-        self.active: str | None = None
+        self.default: str | None = None  # the last adapter loaded, as `--adapter A --adapter B` means
+        self._current: str | None = None
+
+    @property
+    def current(self) -> str | None:
+        """The adapter in the weights right now (None: the bare base model)."""
+        return self._current
 
     @property
     def model(self):
@@ -64,7 +75,7 @@ class AdapterSet:
         return list(self._peft.peft_config) if self._peft is not None else []
 
     def load(self, path: str | Path, name: str | None = None) -> str:
-        """Load an adapter directory and make it active; returns its name."""
+        """Load an adapter directory and make it the default; returns its name."""
         from peft import PeftModel
 
         if not (Path(path) / "adapter_config.json").exists():
@@ -80,17 +91,19 @@ class AdapterSet:
             self._peft.add_adapter(name, config)
             self._peft.load_adapter(str(path), adapter_name=name)
         self.activate(name)
+        self.default = name
         return name
 
     def activate(self, name: str | None) -> None:
-        """Switch to adapter `name`, or to the bare base model with None."""
+        """Switch the weights to adapter `name`, or to the bare base model with None.
+        Only for whoever holds the model for a forward pass (the token worker, a trainer)."""
         if name is None:
             if self._peft is not None:
                 self._peft.base_model.disable_adapter_layers()
-            self.active = None
+            self._current = None
             return
         if name not in self.names():
             raise KeyError(f"no adapter named {name!r}; loaded: {', '.join(self.names()) or 'none'}")
         self._peft.base_model.enable_adapter_layers()
         self._peft.set_adapter(name)
-        self.active = name
+        self._current = name

@@ -22,7 +22,7 @@ import threading
 import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Protocol
 
 from engine.generation import GenerationSettings, generate_tokens
 
@@ -37,7 +37,13 @@ class GenerationRequest:
     model_inputs: dict = field(default_factory=dict)  # e.g. pixel_values, on the CPU
 
 
-TokenBackend = Callable[[GenerationRequest, threading.Event], Iterator[int]]
+class StopSignal(Protocol):
+    """What a backend reads to know it must stop (a threading.Event, or a Reply's stop)."""
+
+    def is_set(self) -> bool: ...
+
+
+TokenBackend = Callable[[GenerationRequest, StopSignal], Iterator[int]]
 
 # Weak: a model nobody uses any more is freed; a forked worker inherits the entries.
 _MODELS: "weakref.WeakValueDictionary[str, object]" = weakref.WeakValueDictionary()
@@ -73,7 +79,7 @@ def set_concurrency(key: str, replies: int) -> None:
 
 
 @contextmanager
-def reply_slot(key: str, stop_event: threading.Event | None = None) -> Iterator[bool]:
+def reply_slot(key: str, stop_event: StopSignal | None = None) -> Iterator[bool]:
     """Wait for a free reply slot on this model; yields whether it got one.
 
     Stop must work while a reply waits for its turn too: the wait gives up (yielding
@@ -91,7 +97,7 @@ def reply_slot(key: str, stop_event: threading.Event | None = None) -> Iterator[
         slot.release()
 
 
-def worker_tokens(request: GenerationRequest, stop_event: threading.Event | None = None) -> Iterator[int]:
+def worker_tokens(request: GenerationRequest, stop_event: StopSignal | None = None) -> Iterator[int]:
     """Generate in this process, without taking a reply slot: what a GPU worker runs.
 
     With adapters, the shared model is switched to this request's adapter and held for
@@ -110,7 +116,7 @@ def worker_tokens(request: GenerationRequest, stop_event: threading.Event | None
                                    stop_event, inputs)
 
 
-def local_tokens(request: GenerationRequest, stop_event: threading.Event) -> Iterator[int]:
+def local_tokens(request: GenerationRequest, stop_event: StopSignal) -> Iterator[int]:
     """The default backend: take a reply slot, then generate in this process."""
     with reply_slot(request.model_key, stop_event) as free:
         if free and not stop_event.is_set():
@@ -127,7 +133,7 @@ class RemoteTokens:
     def __init__(self, run: Callable[[GenerationRequest], Iterator[int]]):
         self.run = run
 
-    def __call__(self, request: GenerationRequest, stop_event: threading.Event) -> Iterator[int]:
+    def __call__(self, request: GenerationRequest, stop_event: StopSignal) -> Iterator[int]:
         with reply_slot(request.model_key, stop_event) as free:
             if not free or stop_event.is_set():
                 return

@@ -2,6 +2,9 @@
 
 The engine raises `UserFacingError` with a code; `message(lang)` gives the text in
 Arabic or English, so the UI and the CLI show the same wording and never a traceback.
+`UserFacingError` is the one bilingual error base: a package with errors of its own
+(arena/) subclasses it with its own `messages` table, so every caller that shows a
+UserFacingError shows those too.
 """
 
 from __future__ import annotations
@@ -98,6 +101,10 @@ MESSAGES = MappingProxyType({
         "ar": "ملف DICOM هذا لا يحتوي على صورة (قد يكون تقريرًا أو تقريرًا منظّمًا أو حالة عرض). "
               "يرجى إرفاق صورة DICOM نفسها، أو تصدير الصورة بصيغة PNG أو JPEG.",
     },
+    "unknown_adapter": {
+        "en": "{model} has no adapter called {adapter}. Loaded: {available}.",
+        "ar": "لا يوجد لدى {model} مُكيِّف باسم {adapter}. المُكيِّفات المحمّلة: {available}.",
+    },
     "model_needs_gpu": {
         "en": "{model} needs a GPU and this machine has none.",
         "ar": "يحتاج {model} إلى وحدة معالجة رسومية (GPU) ولا توجد واحدة على هذا الجهاز.",
@@ -132,15 +139,17 @@ MESSAGES = MappingProxyType({
 class UserFacingError(Exception):
     """A problem caused by the input or the situation, not a bug."""
 
+    messages: MappingProxyType = MESSAGES  # code -> {"en": ..., "ar": ...}; subclasses bring their own
+
     def __init__(self, code: str, **params):
-        if code not in MESSAGES:
-            raise KeyError(f"no message for error code {code!r}")
+        if code not in self.messages:
+            raise KeyError(f"no {type(self).__name__} message for error code {code!r}")
         self.code = code
         self.params = params
         super().__init__(self.message("en"))
 
     def message(self, lang: str = "en") -> str:
-        texts = MESSAGES[self.code]
+        texts = self.messages[self.code]
         return texts.get(lang, texts["en"]).format(**self.params)
 
 

@@ -7,11 +7,15 @@
 3. `generate_reply`: the full text.
 
 Stop is real: closing the iterator (or setting the `stop_event`) makes `generate` return
-at its next step, and the worker thread is joined before the iterator finishes.
+at its next step, and the worker thread is joined before the iterator finishes. The stop
+event belongs to the caller: generation only reads it (closing uses an event of its own).
+
+Why a reply ended is decided in one place, `finish_reason`, from what `stream_text` saw.
 """
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from dataclasses import asdict, dataclass, field
@@ -22,6 +26,14 @@ from transformers import StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
 from engine.detokenizer import IncrementalDetokenizer
+
+log = logging.getLogger(__name__)
+
+# Why a reply ended. "done": the model ended its turn (an end-of-turn or EOS token, or a
+# token source that finished on its own); "stop_string": a stop string of the prompt
+# format; "length": max_new_tokens; "stopped": the caller's stop event (Stop, a closed
+# tab, Ctrl-C); "failed": generation raised (the error comes with the final chunk).
+FINISH_REASONS = ("done", "stop_string", "length", "stopped", "failed")
 
 
 @dataclass(frozen=True)
@@ -62,7 +74,8 @@ class Chunk:
 
     text: str
     tokens: int  # tokens generated so far
-    finish_reason: str | None = None  # "stop" | "length" | "cancelled"
+    finish_reason: str | None = None  # one of FINISH_REASONS, on the last chunk only
+    error: Exception | None = None  # what failed, with finish_reason "failed"
 
 
 class _QueueStreamer(BaseStreamer):
@@ -84,12 +97,12 @@ class _QueueStreamer(BaseStreamer):
 
 
 class _StopWhenSet(StoppingCriteria):
-    def __init__(self, event: threading.Event):
-        self.event = event
+    def __init__(self, *events: threading.Event):
+        self.events = events
 
     def __call__(self, input_ids, scores, **kwargs):
-        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool,
-                          device=input_ids.device)
+        stop = any(event.is_set() for event in self.events)
+        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
 
 
 def generate_tokens(
@@ -100,13 +113,18 @@ def generate_tokens(
     stop_event: threading.Event | None = None,
     model_inputs: dict | None = None,
 ) -> Iterator[int]:
-    """Yield generated token ids as the model produces them."""
+    """Yield generated token ids as the model produces them.
+
+    `stop_event` is the caller's and only read; closing the iterator ends generation
+    through an event of its own, so a caller's event never changes behind its back.
+    """
     stop_event = stop_event or threading.Event()
+    closed = threading.Event()
     streamer = _QueueStreamer()
     ids = torch.tensor([list(input_ids)], dtype=torch.long, device=model.device)
     kwargs = dict(
         input_ids=ids, attention_mask=torch.ones_like(ids), streamer=streamer,
-        stopping_criteria=StoppingCriteriaList([_StopWhenSet(stop_event)]),
+        stopping_criteria=StoppingCriteriaList([_StopWhenSet(stop_event, closed)]),
         eos_token_id=list(stop_token_ids) or None, pad_token_id=_pad_id(model, stop_token_ids),
         **settings.generate_kwargs(), **(model_inputs or {}),
     )
@@ -128,7 +146,7 @@ def generate_tokens(
         while (token := streamer.tokens.get()) is not None:
             yield token
     finally:
-        stop_event.set()
+        closed.set()
         worker.join()
     if failure:
         raise failure[0]
@@ -141,6 +159,22 @@ def _pad_id(model, stop_token_ids: Sequence[int]) -> int | None:
     return stop_token_ids[0] if stop_token_ids else None
 
 
+def finish_reason(*, failed: bool, stop_token: bool, stop_string: bool, stopped: bool, tokens: int,
+                  max_new_tokens: int) -> str:
+    """Why a reply ended: the one place that decides it (see FINISH_REASONS)."""
+    if failed:
+        return "failed"
+    if stop_token:
+        return "done"
+    if stop_string:
+        return "stop_string"
+    if tokens >= max_new_tokens:
+        return "length"
+    if stopped:
+        return "stopped"
+    return "done"
+
+
 def stream_text(
     tokens: Iterator[int],
     tokenizer,
@@ -150,10 +184,12 @@ def stream_text(
     stop_event: threading.Event | None = None,
 ) -> Iterator[Chunk]:
     """Token ids → text chunks through the incremental detokenizer; the final chunk says
-    why the reply ended. Closing this closes `tokens` (which ends their generation)."""
+    why the reply ended, and carries the error when generation failed (nothing is raised:
+    the caller gets the text so far and the reason). Closing this closes `tokens` (which
+    ends their generation)."""
     stop_event = stop_event or threading.Event()
     detokenizer = IncrementalDetokenizer(tokenizer, stop_strings)
-    count, hit_stop_token, cancelled = 0, False, False
+    count, hit_stop_token, failure = 0, False, None
     try:
         for token in tokens:
             count += 1
@@ -163,21 +199,20 @@ def stream_text(
             text = detokenizer.push(token)
             if text:
                 yield Chunk(text, count)
-            if detokenizer.stopped:
+            # The length limit holds whatever the token source does (a remote server, a worker).
+            if detokenizer.stopped or count >= max_new_tokens:
                 break
-        # Read before closing: closing the iterator sets the event itself.
-        cancelled = stop_event.is_set()
+    except Exception as error:  # the model, a worker or a server failed: said in the last chunk
+        log.warning("generation failed after %d tokens: %s", count, type(error).__name__, exc_info=error)
+        failure = error
     finally:
         close = getattr(tokens, "close", None)
         if close:
             close()  # stops and joins the worker thread
-    if detokenizer.stopped or hit_stop_token:
-        reason = "stop"
-    elif cancelled and count < max_new_tokens:
-        reason = "cancelled"
-    else:
-        reason = "length"
-    yield Chunk(detokenizer.finish(), count, reason)
+    reason = finish_reason(failed=failure is not None, stop_token=hit_stop_token,
+                           stop_string=detokenizer.stopped, stopped=stop_event.is_set(), tokens=count,
+                           max_new_tokens=max_new_tokens)
+    yield Chunk(detokenizer.finish(), count, reason, failure)
 
 
 def stream_reply(
@@ -197,5 +232,11 @@ def stream_reply(
 
 
 def generate_reply(*args, **kwargs) -> str:
-    """The whole reply as one string (same arguments as `stream_reply`)."""
-    return "".join(chunk.text for chunk in stream_reply(*args, **kwargs))
+    """The whole reply as one string (same arguments as `stream_reply`); raises what
+    made generation fail."""
+    text = []
+    for chunk in stream_reply(*args, **kwargs):
+        text.append(chunk.text)
+        if chunk.error is not None:
+            raise chunk.error
+    return "".join(text)

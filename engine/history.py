@@ -8,17 +8,28 @@ image placeholder is ever separated from its pixels.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Generic, Protocol, Sequence, TypeVar
 
 from engine.errors import UserFacingError
 from engine.messages import Message
 
 
+class Measured(Protocol):
+    token_count: int
+
+
+M = TypeVar("M", bound=Measured)
+
+
 @dataclass(frozen=True)
-class FittedHistory:
+class FittedHistory(Generic[M]):
     messages: tuple[Message, ...]
     dropped_turns: int
-    prompt_tokens: int
+    encoding: M  # the kept prompt as `measure` encoded it: the caller need not encode again
+
+    @property
+    def prompt_tokens(self) -> int:
+        return self.encoding.token_count
 
 
 def split_turns(messages: Sequence[Message]) -> tuple[list[Message], list[list[Message]]]:
@@ -37,13 +48,14 @@ def split_turns(messages: Sequence[Message]) -> tuple[list[Message], list[list[M
 
 def fit_history(
     messages: Sequence[Message],
-    count_tokens: Callable[[Sequence[Message]], int],
+    measure: Callable[[Sequence[Message]], M],
     budget: int,
-) -> FittedHistory:
+) -> FittedHistory[M]:
     """Keep as many recent turns as fit in `budget` prompt tokens.
 
-    `count_tokens` renders and tokenizes a candidate history (the real prompt format and
-    tokenizer), so the count is exact. Prompt length only grows with the turns kept, so
+    `measure` renders and encodes a candidate history (the real prompt format and
+    tokenizer) and says its `token_count`, so the count is exact; the kept candidate's
+    encoding comes back with the result. Prompt length only grows with the turns kept, so
     the number of turns to drop is found by binary search: O(log n) renders.
     """
     if not messages or messages[-1].role != "user":
@@ -53,19 +65,19 @@ def fit_history(
     def candidate(dropped: int) -> list[Message]:
         return head + [m for turn in turns[dropped:] for m in turn]
 
-    total = count_tokens(candidate(0))
-    if total <= budget:
-        return FittedHistory(tuple(messages), 0, total)
-    newest_only = count_tokens(candidate(len(turns) - 1))
-    if newest_only > budget:
-        raise UserFacingError("prompt_too_long", tokens=newest_only, budget=budget)
+    whole = measure(candidate(0))
+    if whole.token_count <= budget:
+        return FittedHistory(tuple(messages), 0, whole)
+    newest_only = measure(candidate(len(turns) - 1))
+    if newest_only.token_count > budget:
+        raise UserFacingError("prompt_too_long", tokens=newest_only.token_count, budget=budget)
     low, high = 1, len(turns) - 1  # the answer lies in [low, high]; high is known to fit
-    tokens_at_high = newest_only
+    at_high = newest_only
     while low < high:
         middle = (low + high) // 2
-        tokens = count_tokens(candidate(middle))
-        if tokens <= budget:
-            high, tokens_at_high = middle, tokens
+        measured = measure(candidate(middle))
+        if measured.token_count <= budget:
+            high, at_high = middle, measured
         else:
             low = middle + 1
-    return FittedHistory(tuple(candidate(high)), high, tokens_at_high)
+    return FittedHistory(tuple(candidate(high)), high, at_high)

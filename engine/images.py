@@ -88,6 +88,17 @@ class MedicalImage:
         return f"MedicalImage(kind={self.kind!r}, description={self.description!r})"
 
 
+def is_decoded(image) -> bool:
+    """Whether `image` is ready for the model (decoded at intake), not a file."""
+    return isinstance(image, (MedicalImage, Image.Image))
+
+
+def decoded(image) -> MedicalImage | Image.Image:
+    """An attachment as the model reads it: decoded ones as they are, files through
+    `load_image` (UserFacingError on bad input)."""
+    return image if is_decoded(image) else load_image(image)
+
+
 def load_image(path_or_bytes: str | os.PathLike | bytes, name: str | None = None) -> MedicalImage:
     """Read an attachment as the model will see it. Raises UserFacingError on bad input."""
     data, source_name = _read_input(path_or_bytes, name)

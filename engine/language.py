@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Sequence
 
 from langdetect import DetectorFactory, detect_langs
 from langdetect.lang_detect_exception import LangDetectException
@@ -156,3 +156,22 @@ def resolve_reply_language(
 def reply_language(text: str, policy: str = "auto", previous: str | None = None) -> str:
     """The language code ("ar" or "en") the assistant should reply in."""
     return resolve_reply_language(text, policy, previous).language
+
+
+def conversation_language(user_texts: Sequence[str], policy: str = "auto") -> str:
+    """The reply language for a conversation, from its user messages (oldest first).
+
+    What a person has to say is in the newest message; a message with no language of its
+    own ("CBC?", "500mg", "؟") keeps the language of the latest one that had one, as if
+    each turn had been decided in order. Only as far back as needed is looked at.
+    """
+    if not user_texts:
+        raise ValueError("a conversation needs a user message")
+    *earlier, newest = user_texts
+    if policy != "auto":
+        return reply_language(newest, policy)
+    # With no previous language, "default" is exactly "this message has none of its own".
+    for guess in map(detect_language, [newest, *reversed(earlier)]):
+        if guess.method != "default":
+            return guess.language
+    return "en"

@@ -40,6 +40,11 @@ class LoadedModel:
         return self.adapters.model
 
     @property
+    def default_adapter(self) -> str | None:
+        """The adapter a new conversation starts with (None: the bare base model)."""
+        return self.adapters.default
+
+    @property
     def stop_token_ids(self) -> tuple[int, ...]:
         return self._stop_token_ids
 

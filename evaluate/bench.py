@@ -2,6 +2,8 @@
 
     python -m evaluate.bench --model preview [--prompt-tokens 128] [--new-tokens 64] [--json]
 
+The engine path is the one every caller takes: `engine.reply.reply` on the conversation
+(language policy, history fitting, rendering, encoding, the reply slot, streaming text).
 Both paths generate exactly the same number of tokens greedily from the same prompt.
 Reported: decode tokens/s of each and their ratio (target >= 0.95), time to the first
 streamed chunk vs a bare prefill (target <= prefill + 50 ms), prefill tokens/s, and
@@ -14,16 +16,16 @@ import json
 import statistics
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Annotated, Optional
 
 import torch
 import typer
 
-from engine.formats import RenderedPrompt
-from engine.encoding import encode_prompt
-from engine.generation import GenerationSettings, stream_reply
+from engine.backend import local_tokens
+from engine.generation import GenerationSettings
 from engine.messages import Message
+from engine.reply import ReplyOptions, measure_prompt, reply
 
 PROMPT_TEXT = (
     "A 54-year-old man presents with crushing chest pain radiating to the left arm, sweating "
@@ -47,15 +49,28 @@ class BenchResult:
     peak_memory_mb: float
 
 
-def build_prompt(loaded, prompt_tokens: int) -> list[int]:
-    """Render a user turn long enough to reach about `prompt_tokens` tokens."""
+BENCH_OPTIONS = ReplyOptions(reply_language="en", system_prompt="")
+
+
+def build_prompt(loaded, prompt_tokens: int) -> tuple[list[Message], list[int]]:
+    """A user turn long enough to reach about `prompt_tokens` tokens, and the prompt ids
+    the engine generates from (the bare path gets the same ids)."""
     text = PROMPT_TEXT
-    while True:
-        rendered: RenderedPrompt = loaded.prompt_format.render([Message("user", text)])
-        ids = encode_prompt(loaded.tokenizer, rendered).input_ids
-        if len(ids) >= prompt_tokens:
-            return ids
+    while measure_prompt(loaded, [Message("user", text)]).token_count < prompt_tokens:
         text += PROMPT_TEXT
+    messages, requests = [Message("user", text)], []
+    for _ in reply(loaded, messages, BENCH_OPTIONS, backend=lambda request, stop: requests.append(request) or iter(())):
+        pass
+    return messages, list(requests[0].input_ids)
+
+
+def exactly(new_tokens: int):
+    """A token backend that keeps generating to `new_tokens` (no early end of turn), so
+    both paths time the same work."""
+    def backend(request, stop_event):
+        inputs = {**request.model_inputs, "min_new_tokens": new_tokens}
+        return local_tokens(replace(request, model_inputs=inputs), stop_event)
+    return backend
 
 
 def _timed(function) -> float:
@@ -80,18 +95,18 @@ def bare_prefill_seconds(model, ids: list[int]) -> float:
         return _timed(lambda: model(tensor, use_cache=True, logits_to_keep=1))
 
 
-def engine_stream_seconds(loaded, ids: list[int], new_tokens: int) -> tuple[float, float, int]:
-    """(seconds to the first chunk with text, total seconds, tokens generated)."""
+def engine_stream_seconds(loaded, messages: list[Message], new_tokens: int) -> tuple[float, float, int]:
+    """(seconds to the first chunk with text, total seconds, tokens generated), through
+    the engine's one reply call."""
     settings = GenerationSettings(temperature=0, max_new_tokens=new_tokens, repetition_penalty=1.0)
+    options = replace(BENCH_OPTIONS, settings=settings)
     start = time.perf_counter()
     first = None
-    tokens = 0
-    for chunk in stream_reply(loaded.model, loaded.tokenizer, ids, settings,
-                              model_inputs={"min_new_tokens": new_tokens}):
+    answer = reply(loaded, messages, options, backend=exactly(new_tokens))
+    for chunk in answer:
         if first is None and chunk.text:
             first = time.perf_counter() - start
-        tokens = chunk.tokens
-    return first or float("nan"), time.perf_counter() - start, tokens
+    return first or float("nan"), time.perf_counter() - start, answer.completion_tokens
 
 
 def peak_memory_mb(device: str) -> float:
@@ -103,15 +118,15 @@ def peak_memory_mb(device: str) -> float:
 
 
 def run_bench(loaded, prompt_tokens: int, new_tokens: int, repeats: int) -> BenchResult:
-    ids = build_prompt(loaded, prompt_tokens)
+    messages, ids = build_prompt(loaded, prompt_tokens)
     model = loaded.model
     bare_generate_seconds(model, ids, 4)  # warm-up: first calls allocate and compile paths
-    engine_stream_seconds(loaded, ids, 4)
+    engine_stream_seconds(loaded, messages, 4)
     bare, engine, prefill, first = [], [], [], []
     for _ in range(repeats):  # interleaved, so drifting machine load hits both alike
         prefill.append(bare_prefill_seconds(model, ids))
         bare.append(bare_generate_seconds(model, ids, new_tokens))
-        first_s, total_s, generated = engine_stream_seconds(loaded, ids, new_tokens)
+        first_s, total_s, generated = engine_stream_seconds(loaded, messages, new_tokens)
         assert generated == new_tokens, f"engine generated {generated} tokens, expected {new_tokens}"
         engine.append(total_s)
         first.append(first_s)

@@ -17,15 +17,17 @@ from arena import ArenaError, ArenaStore, ensure_study
 from engine.errors import UserFacingError
 from engine.generation import GenerationSettings
 from engine.pool import ModelPool
+from engine.reply import ReplyOptions
 from ui.arena_round import ArenaConfig, ArenaRound, split_contestant
-from ui.conversation import ChatOptions
-from ui.handlers import EMPTY_INPUT, split_message
+from ui.common import EMPTY_INPUT, split_message, warn
+from ui.labels import Labels, Text
 from ui.strings import text
 from ui.transcript import chat_messages
 
 VOTES = (("vote_a", "model_a"), ("vote_b", "model_b"), ("vote_tie", "tie"), ("vote_bad", "both_bad"))
 # Both sides get the same settings, so that the comparison is of the models alone.
-ARENA_OPTIONS = ChatOptions(settings=GenerationSettings(temperature=0.7, top_p=0.9, max_new_tokens=512))
+# (each side's adapter is its contestant's, set by the round).
+ARENA_OPTIONS = ReplyOptions(settings=GenerationSettings(temperature=0.7, top_p=0.9, max_new_tokens=512))
 
 
 def rater_language_choices(lang: str) -> list[tuple[str, str]]:
@@ -34,7 +36,7 @@ def rater_language_choices(lang: str) -> list[tuple[str, str]]:
 
 class ArenaHandlers:
     def __init__(self, pool: ModelPool, store: ArenaStore, config: ArenaConfig, backend,
-                 options: ChatOptions = ARENA_OPTIONS):
+                 options: ReplyOptions = ARENA_OPTIONS):
         self.pool, self.store, self.config, self.backend, self.options = pool, store, config, backend, options
         ensure_study(store, config.study, access_code=config.access_code)  # the organiser's study
 
@@ -43,7 +45,7 @@ class ArenaHandlers:
         try:
             state.join(name, code or None)
         except UserFacingError as error:
-            gr.Warning(error.message(ui_lang))
+            warn(error, ui_lang)
             return gr.update(), gr.update(), *self._fresh_round_view(None, ui_lang), state
         return gr.update(visible=False), gr.update(visible=True), *self._fresh_round_view(state, ui_lang), state
 
@@ -51,7 +53,7 @@ class ArenaHandlers:
         try:
             state.new_round() if state else None
         except UserFacingError as error:
-            gr.Warning(error.message(ui_lang))
+            warn(error, ui_lang)
         return self._fresh_round_view(state, ui_lang)
 
     def _fresh_round_view(self, state, ui_lang) -> tuple:
@@ -66,7 +68,7 @@ class ArenaHandlers:
     def send(self, message, state: ArenaRound | None, ui_lang: str) -> Iterator[tuple]:
         """Yields chat A, chat B, input, votes x4, state."""
         if state is None or state.sides is None:
-            gr.Warning(ArenaError("rater_not_found").message(ui_lang))
+            warn(ArenaError("rater_not_found"), ui_lang)
             yield gr.update(), gr.update(), message, *self._votes(False), state
             return
         user_text, files = split_message(message)
@@ -79,7 +81,7 @@ class ArenaHandlers:
             for _ in stream:
                 yield chat_messages(a), chat_messages(b), EMPTY_INPUT, *self._votes(False), state
         except UserFacingError as error:
-            gr.Warning(error.message(ui_lang))
+            warn(error, ui_lang)
             yield chat_messages(a), chat_messages(b), message, *self._votes(state.can_vote), state
             return
         yield chat_messages(a), chat_messages(b), EMPTY_INPUT, *self._votes(state.can_vote), state
@@ -107,7 +109,7 @@ class ArenaHandlers:
                 raise ArenaError("rater_not_found")
             receipt = state.vote(winner, reason, rater_language)  # refuses a second vote
         except UserFacingError as error:
-            gr.Warning(error.message(ui_lang))
+            warn(error, ui_lang)
             return unchanged
         a, b = (self._title(receipt.model_a), self._title(receipt.model_b))
         reveal = text("revealed", ui_lang).format(a=a, b=b)
@@ -122,16 +124,18 @@ class ArenaHandlers:
         return self.pool.title(name) + (f" + {adapter}" if adapter else "")
 
 
-def build_arena_tab(handlers: ArenaHandlers, ui_lang, concurrency: dict) -> SimpleNamespace:
-    """Inside a gr.Tabs: the Arena tab's components, wired."""
+def build_arena_tab(handlers: ArenaHandlers, ui_lang, concurrency: dict, labels: Labels) -> SimpleNamespace:
+    """Inside a gr.Tabs: the Arena tab's components, wired; their texts go to `labels`.
+    The side panels' labels are left out: once revealed, the identities stay as they are."""
     w = SimpleNamespace()
-    with gr.Tab(text("arena_tab", "en"), id="arena", elem_id="arena-tab") as w.tab:
-        w.intro = gr.Markdown(_intro("en"), elem_id="arena-intro")
+    with labels.make(gr.Tab, label=Text("arena_tab"), id="arena", elem_id="arena-tab"):
+        labels.make(gr.Markdown, value=Text(_intro), elem_id="arena-intro")
         with gr.Group(elem_id="arena-join") as w.join_box:
-            w.rater_name = gr.Textbox(label=text("rater_name", "en"), max_length=64, elem_id="arena-rater-name")
-            w.code = gr.Textbox(label=text("access_code", "en"), type="password", elem_id="arena-code",
-                                visible=handlers.config.access_code is not None)
-            w.join = gr.Button(text("join", "en"), variant="primary", elem_id="arena-join-button")
+            w.rater_name = labels.make(gr.Textbox, label=Text("rater_name"), max_length=64,
+                                       elem_id="arena-rater-name")
+            w.code = labels.make(gr.Textbox, label=Text("access_code"), type="password", elem_id="arena-code",
+                                 visible=handlers.config.access_code is not None)
+            w.join = labels.make(gr.Button, value=Text("join"), variant="primary", elem_id="arena-join-button")
         with gr.Column(visible=False, elem_id="arena-battle") as w.battle_box:
             with gr.Row(equal_height=True):
                 chat = dict(height=420, render_markdown=False, sanitize_html=True, latex_delimiters=[], buttons=[])
@@ -141,17 +145,22 @@ def build_arena_tab(handlers: ArenaHandlers, ui_lang, concurrency: dict) -> Simp
                 w.message = gr.MultimodalTextbox(show_label=False, file_count="multiple", submit_btn=False,
                                                  file_types=[".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".dcm"],
                                                  elem_id="arena-input", scale=8)
-                w.send = gr.Button(text("send", "en"), variant="primary", elem_id="arena-send", scale=1, min_width=90)
-                w.stop = gr.Button(text("stop", "en"), variant="stop", elem_id="arena-stop", scale=1, min_width=90)
+                w.send = labels.make(gr.Button, value=Text("send"), variant="primary", elem_id="arena-send",
+                                     scale=1, min_width=90)
+                w.stop = labels.make(gr.Button, value=Text("stop"), variant="stop", elem_id="arena-stop",
+                                     scale=1, min_width=90)
             with gr.Row():
-                w.votes = [gr.Button(text(key, "en"), interactive=False, elem_id=f"arena-{key.replace('_', '-')}")
-                           for key, _ in VOTES]
+                w.votes = [labels.make(gr.Button, value=Text(key), interactive=False,
+                                       elem_id=f"arena-{key.replace('_', '-')}") for key, _ in VOTES]
             with gr.Row():
-                w.reason = gr.Textbox(label=text("vote_reason", "en"), max_length=2000, elem_id="arena-reason", scale=3)
-                w.rater_language = gr.Radio(rater_language_choices("en"), label=text("rater_language", "en"),
-                                            elem_id="arena-rater-language", scale=2)
+                w.reason = labels.make(gr.Textbox, label=Text("vote_reason"), max_length=2000,
+                                       elem_id="arena-reason", scale=3)
+                w.rater_language = labels.make(gr.Radio, choices=Text(rater_language_choices),
+                                               label=Text("rater_language"), elem_id="arena-rater-language",
+                                               scale=2)
             w.reveal = gr.Markdown(elem_id="arena-reveal")
-            w.new_round = gr.Button(text("new_round", "en"), visible=False, elem_id="arena-new-round")
+            w.new_round = labels.make(gr.Button, value=Text("new_round"), visible=False,
+                                      elem_id="arena-new-round")
     _wire(w, handlers, ui_lang, concurrency)
     return w
 
@@ -176,20 +185,3 @@ def _wire(w: SimpleNamespace, handlers: ArenaHandlers, ui_lang, concurrency: dic
         button.click(partial(handlers.vote, winner), [w.reason, w.rater_language, state, ui_lang], voted,
                      api_name=f"arena_vote_{winner}")
     w.new_round.click(handlers.new_round, [state, ui_lang], fresh, api_name="arena_new_round")
-
-
-def relabel(w: SimpleNamespace, lang: str) -> dict:
-    """The Arena tab's texts in `lang` (identities, once revealed, stay as they are)."""
-    return {
-        w.tab: gr.update(label=text("arena_tab", lang)),
-        w.intro: _intro(lang),
-        w.rater_name: gr.update(label=text("rater_name", lang)),
-        w.code: gr.update(label=text("access_code", lang)),
-        w.join: gr.update(value=text("join", lang)),
-        w.send: gr.update(value=text("send", lang)),
-        w.stop: gr.update(value=text("stop", lang)),
-        **{button: gr.update(value=text(key, lang)) for button, (key, _) in zip(w.votes, VOTES)},
-        w.reason: gr.update(label=text("vote_reason", lang)),
-        w.rater_language: gr.update(label=text("rater_language", lang), choices=rater_language_choices(lang)),
-        w.new_round: gr.update(value=text("new_round", lang)),
-    }

@@ -2,7 +2,8 @@
 
 A contestant is a pool model, or a pool model with one of its adapters (`name:adapter`).
 Each side is an ordinary Conversation, so history fitting, images, reply language and
-Stop work exactly as in the chat. Both sides stream at once, each from its own thread;
+Stop work exactly as in the chat; the round asks each side's replies for its own
+contestant's adapter. Both sides stream at once, each from its own thread;
 two contestants sharing one base model take turns on it (engine/backend.py).
 
 Votes go to the arena store (arena/) in one transaction with both transcripts; the
@@ -20,7 +21,8 @@ from arena import (ArenaError, ArenaStore, BattleInfo, RaterInfo, VoteReceipt, j
                    start_battle)
 from engine.errors import UserFacingError
 from engine.pool import ModelPool
-from ui.conversation import NO_ADAPTER, ChatOptions, Conversation
+from engine.reply import ReplyOptions
+from ui.conversation import Conversation
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ class ArenaRound:
         self.rater: RaterInfo | None = None
         self.battle: BattleInfo | None = None
         self.sides: tuple[Conversation, Conversation] | None = None
+        self.adapters: tuple[str | None, str | None] = (None, None)  # each side's, from its contestant
         self.receipt: VoteReceipt | None = None
         self.last_settings = None
 
@@ -84,20 +87,18 @@ class ArenaRound:
             raise ArenaError("rater_not_found")
         self.discard()
         battle = start_battle(self.store, self.rater, contestants(self.pool, self.config.contestants))
-        self.sides = (self._side(battle.model_a), self._side(battle.model_b))
+        (name_a, adapter_a), (name_b, adapter_b) = (split_contestant(self.pool, contestant)
+                                                    for contestant in (battle.model_a, battle.model_b))
+        self.sides = (Conversation(self.pool.get(name_a), self.backend),
+                      Conversation(self.pool.get(name_b), self.backend))
+        self.adapters = (adapter_a, adapter_b)
         self.battle, self.receipt = battle, None
-
-    def _side(self, contestant: str) -> Conversation:
-        name, adapter = split_contestant(self.pool, contestant)
-        conversation = Conversation(self.pool.get(name), self.backend)
-        conversation.session.adapter = adapter
-        return conversation
 
     @property
     def can_vote(self) -> bool:
         """Both sides have finished at least one reply, and no vote is in yet."""
         return (self.sides is not None and self.receipt is None and all(
-            side.pending is None and side.session.messages and side.session.messages[-1].role == "assistant"
+            side.pending is None and side.messages and side.messages[-1].role == "assistant"
             for side in self.sides))
 
     def expect_reply(self) -> None:
@@ -108,17 +109,16 @@ class ArenaRound:
         """Whether Stop came while the message waited in the queue (see Conversation)."""
         return any([side.take_stop_request() for side in self.sides or ()])  # both sides forget it
 
-    def send(self, text: str, files: Sequence[str], options: ChatOptions) -> Iterator[None]:
-        """Send the message to both sides and yield each time either side has new text.
-        Closing the iterator (Stop) stops both replies."""
+    def send(self, text: str, files: Sequence[str], options: ReplyOptions) -> Iterator[None]:
+        """Send the message to both sides (each with its own adapter) and yield each time
+        either side has new text. Closing the iterator (Stop) stops both replies."""
         if self.sides is None or self.receipt is not None:
             raise ArenaError("battle_not_found")
         a, b = self.sides
-        adapters = [side.session.adapter for side in self.sides]
         before = a.checkpoint()
-        replies = [a.send(text, files, replace(options, adapter=adapters[0] or NO_ADAPTER))]
+        replies = [a.send(text, files, replace(options, adapter=self.adapters[0]))]
         try:
-            replies.append(b.send(text, files, replace(options, adapter=adapters[1] or NO_ADAPTER)))
+            replies.append(b.send(text, files, replace(options, adapter=self.adapters[1])))
         except UserFacingError:
             replies[0].close()  # B refused the message: A's half of the exchange goes too
             a.finish()
@@ -133,8 +133,8 @@ class ArenaRound:
         if self.receipt is not None:
             raise ArenaError("already_voted")
         self.receipt = record_vote(
-            self.store, self.battle.id, self.rater, winner, self.sides[0].session.messages,
-            self.sides[1].session.messages, self.last_settings, reason=reason, rater_language=rater_language,
+            self.store, self.battle.id, self.rater, winner, self.sides[0].messages,
+            self.sides[1].messages, self.last_settings, reason=reason, rater_language=rater_language,
             leak_model_ids=[*contestants(self.pool, self.config.contestants),
                             *(self.pool.title(name) for name in self.pool.names())])
         return self.receipt
@@ -174,7 +174,7 @@ def _merged(replies, sides) -> Iterator[None]:
             reply.stop()  # Stop, or the page went away: both end at their next token
         for thread in threads:
             thread.join()
-        for side in sides:
-            side.finish()
+        for side, reply in zip(sides, replies):
+            side.finish(reply)
     if failure is not None:
         raise failure

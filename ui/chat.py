@@ -6,8 +6,9 @@ each loads when first chosen and is then shared; each runs at most `max_concurre
 replies at once (engine/backend.py), the other requests wait in the queue.
 
 Layout direction: the interface language selector relabels every component from
-ui/strings.py and sets `dir`/`lang` on the app container, so the whole layout mirrors
-for Arabic. Message direction is separate: each message carries its own (ui/bidi.py).
+ui/strings.py (through one registry, ui/labels.py, that every tab fills while it is
+built) and sets `dir`/`lang` on the app container, so the whole layout mirrors for
+Arabic. Message direction is separate: each message carries its own (ui/bidi.py).
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from types import SimpleNamespace
 
 import gradio as gr
 
-from engine.errors import UserFacingError, notice
+from engine.errors import UserFacingError
 from engine.loading import LoadedModel
 from engine.pool import ModelPool
 from ui.arena_round import ArenaConfig, contestants
 from ui.assets import example_messages, register_static_paths
-from ui.conversation import NO_ADAPTER
+from ui.common import adapter_choices, model_card
 from ui.handlers import ChatHandlers
+from ui.labels import Labels, Text
 from ui.strings import UI_LANGUAGE_CHOICES, UI_LANGUAGE_LABEL, UI_LANGUAGES, reply_language_choices, text
 
 FILE_TYPES = [".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".dcm"]
@@ -42,27 +44,6 @@ APPLY_DIRECTION_JS = """
 """
 
 
-def model_card(loaded: LoadedModel, lang: str, problem: UserFacingError | None = None) -> str:
-    """The model's card: title, description, notice (cards are written in English), and,
-    when the app had to fall back to the preview model, why."""
-    card = loaded.card
-    lines = [f"### {text('model_heading', lang)}", f"**{card.title}**  ", card.description]
-    if card.notice:
-        lines.append(f"\n⚠️ {card.notice}")
-    if not card.medical and (lang != "en" or not card.notice):  # the English notice says it already
-        lines.append(f"\n⚠️ {text('not_medical', lang)}")
-    if problem is not None:
-        lines.append(f"\nℹ️ {problem.message(lang)} {notice('preview_fallback', lang)}")
-    return "\n".join(lines)
-
-
-def adapter_choices(loaded: LoadedModel) -> dict:
-    """The adapter selector for a model: "none" plus its adapters."""
-    adapters = loaded.adapters.names()
-    return {"choices": [NO_ADAPTER, *adapters], "value": loaded.adapters.active or NO_ADAPTER,
-            "interactive": bool(adapters)}
-
-
 def preferred_language(request: gr.Request) -> str:
     """Arabic when the browser asks for Arabic first, else English."""
     accept = (request.headers.get("accept-language", "") if request else "").strip().lower()
@@ -76,100 +57,105 @@ def build_chat_app(pool: ModelPool, problem: UserFacingError | None = None, max_
     register_static_paths()
     handlers = ChatHandlers(pool)
     loaded = pool.get(pool.default)
+    labels = Labels()
     with gr.Blocks(title="BiMediX Chat", delete_cache=DELETE_CACHE) as demo:
         state = gr.State(None, delete_callback=lambda conversation: conversation and conversation.discard())
-        w = _header()
+        w = _header(labels)
         # Each model limits its own replies (engine/backend.py); the queue lets enough
         # through for every model to be busy at once.
         generate = {"concurrency_id": "generate", "concurrency_limit": max_concurrency * len(pool.names())}
         with gr.Tabs(elem_id="bmx-tabs"):
-            with gr.Tab(text("chat_tab", "en"), id="chat", elem_id="chat-tab") as w.chat_tab:
-                _body(w, pool, loaded, problem)
-            tabs = _arena_tabs(pool, arena, handlers.backend, w.ui_lang, generate) if arena else None
+            with labels.make(gr.Tab, label=Text("chat_tab"), id="chat", elem_id="chat-tab"):
+                _body(w, labels, pool, loaded, problem)
+            if arena:
+                _arena_tabs(pool, arena, handlers.backend, w.ui_lang, generate, labels)
         _wire_chat(w, state, handlers, generate)
-        _wire_interface_language(demo, w, state, pool, problem, tabs)
+        _wire_interface_language(demo, w, state, pool, problem, labels)
     return demo
 
 
-def _arena_tabs(pool: ModelPool, config: ArenaConfig, backend, ui_lang, generate: dict):
-    """The Arena and Leaderboard tabs, or None when there is nothing to compare."""
+def _arena_tabs(pool: ModelPool, config: ArenaConfig, backend, ui_lang, generate: dict, labels: Labels) -> None:
+    """The Arena and Leaderboard tabs, when there are two contestants or more."""
     if len(contestants(pool, config.contestants)) < 2:
-        return None
+        return
     from arena import open_store
     from ui import arena as arena_tab
     from ui import leaderboard as leaderboard_tab
 
     store = open_store(config.database)
-    arena_widgets = arena_tab.build_arena_tab(arena_tab.ArenaHandlers(pool, store, config, backend), ui_lang, generate)
-    board = leaderboard_tab.build_leaderboard_tab(
-        leaderboard_tab.LeaderboardHandlers(store, config.study, config.admin_code), ui_lang)
-    return SimpleNamespace(arena=arena_widgets, leaderboard=board, modules=(arena_tab, leaderboard_tab))
+    arena_tab.build_arena_tab(arena_tab.ArenaHandlers(pool, store, config, backend), ui_lang, generate, labels)
+    leaderboard_tab.build_leaderboard_tab(
+        leaderboard_tab.LeaderboardHandlers(store, config.study, config.admin_code), ui_lang, labels)
 
 
-def _header() -> SimpleNamespace:
+def _header(labels: Labels) -> SimpleNamespace:
     w = SimpleNamespace()
     with gr.Row(elem_id="bmx-header", equal_height=True):
-        w.title = gr.Markdown(_title("en"), elem_id="bmx-title")
+        labels.make(gr.Markdown, value=Text(_title), elem_id="bmx-title")
         w.ui_lang = gr.Radio(UI_LANGUAGE_CHOICES, value="en", label=UI_LANGUAGE_LABEL,
                              elem_id="bmx-ui-language", scale=0, min_width=240)
     return w
 
 
-def _body(w: SimpleNamespace, pool: ModelPool, loaded: LoadedModel, problem: UserFacingError | None) -> None:
+def _body(w: SimpleNamespace, labels: Labels, pool: ModelPool, loaded: LoadedModel,
+          problem: UserFacingError | None) -> None:
     with gr.Row(elem_id="bmx-body"):
         with gr.Column(scale=3, elem_id="bmx-main"):
-            _chat_panel(w)
+            _chat_panel(w, labels)
         with gr.Column(scale=1, min_width=280, elem_id="bmx-side"):
-            _side_panel(w, pool, loaded, problem)
+            _side_panel(w, labels, pool, loaded, problem)
 
 
 def _title(lang: str) -> str:
     return f"# BiMediX Chat\n{text('subtitle', lang)}"
 
 
-def _chat_panel(w: SimpleNamespace) -> None:
-    w.chatbot = gr.Chatbot(
-        label=text("chatbot", "en"), elem_id="chatbot", height=520, placeholder=text("chat_placeholder", "en"),
+def _chat_panel(w: SimpleNamespace, labels: Labels) -> None:
+    w.chatbot = labels.make(
+        gr.Chatbot, label=Text("chatbot"), elem_id="chatbot", height=520, placeholder=Text("chat_placeholder"),
         # Messages arrive as HTML already rendered by ui/bidi.py, each with its own direction;
         # Gradio only sanitizes it. No copy buttons: they would copy that HTML.
         render_markdown=False, sanitize_html=True, latex_delimiters=[], buttons=[], feedback_options=None,
     )
     with gr.Row(elem_id="bmx-input-row", equal_height=True):
-        w.message = gr.MultimodalTextbox(
-            label=text("input", "en"), show_label=False, placeholder=text("input_placeholder", "en"),
+        w.message = labels.make(
+            gr.MultimodalTextbox, label=Text("input"), show_label=False, placeholder=Text("input_placeholder"),
             file_types=FILE_TYPES, file_count="multiple", submit_btn=False, elem_id="bmx-input", scale=8,
         )
-        w.send = gr.Button(text("send", "en"), variant="primary", elem_id="bmx-send", scale=1, min_width=90)
+        w.send = labels.make(gr.Button, value=Text("send"), variant="primary", elem_id="bmx-send", scale=1,
+                             min_width=90)
     with gr.Row(elem_id="bmx-actions"):
-        w.stop = gr.Button(text("stop", "en"), variant="stop", elem_id="bmx-stop", size="sm")
-        w.regenerate = gr.Button(text("regenerate", "en"), elem_id="bmx-regenerate", size="sm")
-        w.clear = gr.Button(text("clear", "en"), elem_id="bmx-clear", size="sm")
-        w.export = gr.Button(text("export", "en"), elem_id="bmx-export", size="sm")
-    w.export_files = gr.File(label=text("export_files", "en"), file_count="multiple", interactive=False,
-                             visible=False, elem_id="bmx-export-files")
-    w.examples = gr.Examples([[example] for example in example_messages()], inputs=[w.message],
-                             label=text("examples", "en"), elem_id="bmx-examples")
+        w.stop = labels.make(gr.Button, value=Text("stop"), variant="stop", elem_id="bmx-stop", size="sm")
+        w.regenerate = labels.make(gr.Button, value=Text("regenerate"), elem_id="bmx-regenerate", size="sm")
+        w.clear = labels.make(gr.Button, value=Text("clear"), elem_id="bmx-clear", size="sm")
+        w.export = labels.make(gr.Button, value=Text("export"), elem_id="bmx-export", size="sm")
+    w.export_files = labels.make(gr.File, label=Text("export_files"), file_count="multiple", interactive=False,
+                                 visible=False, elem_id="bmx-export-files")
+    labels.make(gr.Examples, examples=[[example] for example in example_messages()], inputs=[w.message],
+                label=Text("examples"), elem_id="bmx-examples")
 
 
-def _side_panel(w: SimpleNamespace, pool: ModelPool, loaded: LoadedModel, problem) -> None:
-    w.model = gr.Dropdown([(pool.title(name), name) for name in pool.names()], value=pool.default,
-                          label=text("model", "en"), info=text("model_info", "en"),
+def _side_panel(w: SimpleNamespace, labels: Labels, pool: ModelPool, loaded: LoadedModel, problem) -> None:
+    w.model = labels.make(gr.Dropdown, choices=[(pool.title(name), name) for name in pool.names()],
+                          value=pool.default, label=Text("model"), info=Text("model_info"),
                           interactive=len(pool.names()) > 1, elem_id="bmx-model")
+    # The card depends on the session's model too: relabelled by hand (_wire_interface_language).
     w.card = gr.Markdown(model_card(loaded, "en", problem), elem_id="model-card")
-    w.adapter = gr.Dropdown(**adapter_choices(loaded), label=text("adapter", "en"), info=text("adapter_info", "en"),
-                            elem_id="bmx-adapter")
-    w.reply_language = gr.Radio(reply_language_choices("en"), value="auto", label=text("reply_language", "en"),
-                                elem_id="bmx-reply-language")
-    with gr.Accordion(text("settings", "en"), open=False, elem_id="bmx-settings") as w.settings:
-        w.temperature = gr.Slider(0, 1.5, value=0.7, step=0.05, label=text("temperature", "en"),
-                                  elem_id="bmx-temperature")
-        w.top_p = gr.Slider(0.05, 1, value=0.9, step=0.05, label=text("top_p", "en"), elem_id="bmx-top-p")
-        w.max_new_tokens = gr.Slider(1, 2048, value=512, step=1, label=text("max_new_tokens", "en"),
-                                     elem_id="bmx-max-new-tokens")
-        w.repetition_penalty = gr.Slider(1, 2, value=1.1, step=0.05, label=text("repetition_penalty", "en"),
-                                         elem_id="bmx-repetition-penalty")
-        w.seed = gr.Number(-1, precision=0, minimum=-1, label=text("seed", "en"), elem_id="bmx-seed")
-    w.disclaimer = gr.Markdown(_disclaimer("en"), elem_id="disclaimer")
+    w.adapter = labels.make(gr.Dropdown, **adapter_choices(loaded), label=Text("adapter"),
+                            info=Text("adapter_info"), elem_id="bmx-adapter")
+    w.reply_language = labels.make(gr.Radio, choices=Text(reply_language_choices), value="auto",
+                                   label=Text("reply_language"), elem_id="bmx-reply-language")
+    with labels.make(gr.Accordion, label=Text("settings"), open=False, elem_id="bmx-settings"):
+        w.temperature = labels.make(gr.Slider, minimum=0, maximum=1.5, value=0.7, step=0.05,
+                                    label=Text("temperature"), elem_id="bmx-temperature")
+        w.top_p = labels.make(gr.Slider, minimum=0.05, maximum=1, value=0.9, step=0.05, label=Text("top_p"),
+                              elem_id="bmx-top-p")
+        w.max_new_tokens = labels.make(gr.Slider, minimum=1, maximum=2048, value=512, step=1,
+                                       label=Text("max_new_tokens"), elem_id="bmx-max-new-tokens")
+        w.repetition_penalty = labels.make(gr.Slider, minimum=1, maximum=2, value=1.1, step=0.05,
+                                           label=Text("repetition_penalty"), elem_id="bmx-repetition-penalty")
+        w.seed = labels.make(gr.Number, value=-1, precision=0, minimum=-1, label=Text("seed"), elem_id="bmx-seed")
+    labels.make(gr.Markdown, value=Text(_disclaimer), elem_id="disclaimer")
 
 
 def _disclaimer(lang: str) -> str:
@@ -201,44 +187,15 @@ def _wire_chat(w: SimpleNamespace, state, handlers: ChatHandlers, queue: dict) -
 
 
 def _wire_interface_language(demo: gr.Blocks, w: SimpleNamespace, state, pool: ModelPool, problem,
-                             tabs: SimpleNamespace | None) -> None:
+                             labels: Labels) -> None:
     def relabel(lang: str, conversation) -> dict:
         lang = lang if lang in UI_LANGUAGES else "en"
         loaded = conversation.loaded if conversation is not None else pool.get(pool.default)
-        return {
-            **_relabel_tabs(tabs, lang),
-            w.chat_tab: gr.update(label=text("chat_tab", lang)),
-            w.title: _title(lang),
-            w.model: gr.update(label=text("model", lang), info=text("model_info", lang)),
-            w.card: model_card(loaded, lang, problem if loaded is pool.get(pool.default) else None),
-            w.chatbot: gr.update(label=text("chatbot", lang), placeholder=text("chat_placeholder", lang)),
-            w.message: gr.update(label=text("input", lang), placeholder=text("input_placeholder", lang)),
-            **{button: gr.update(value=text(key, lang)) for button, key in (
-                (w.send, "send"), (w.stop, "stop"), (w.regenerate, "regenerate"), (w.clear, "clear"),
-                (w.export, "export"))},
-            w.export_files: gr.update(label=text("export_files", lang)),
-            w.examples.dataset: gr.update(label=text("examples", lang)),
-            w.adapter: gr.update(label=text("adapter", lang), info=text("adapter_info", lang)),
-            w.reply_language: gr.update(label=text("reply_language", lang), choices=reply_language_choices(lang)),
-            w.settings: gr.update(label=text("settings", lang)),
-            **{slider: gr.update(label=text(key, lang)) for slider, key in (
-                (w.temperature, "temperature"), (w.top_p, "top_p"), (w.max_new_tokens, "max_new_tokens"),
-                (w.repetition_penalty, "repetition_penalty"), (w.seed, "seed"))},
-            w.disclaimer: _disclaimer(lang),
-        }
+        card = model_card(loaded, lang, problem if loaded is pool.get(pool.default) else None)
+        return {**labels.relabel(lang), w.card: card}
 
-    relabelled = [*_relabel_tabs(tabs, "en"), w.chat_tab, w.title, w.model, w.card, w.chatbot, w.message, w.send, w.stop, w.regenerate, w.clear,
-                  w.export, w.export_files, w.examples.dataset, w.adapter, w.reply_language, w.settings,
-                  w.temperature, w.top_p, w.max_new_tokens, w.repetition_penalty, w.seed, w.disclaimer]
-    w.ui_lang.change(relabel, [w.ui_lang, state], relabelled, api_name=False, queue=False).then(
+    w.ui_lang.change(relabel, [w.ui_lang, state], [*labels.components, w.card], api_name=False, queue=False).then(
         None, [w.ui_lang], None, js=APPLY_DIRECTION_JS)
     # The page opens in the browser's language, with dir/lang set on the container either way.
     demo.load(preferred_language, None, [w.ui_lang], api_name=False, queue=False).then(
         None, [w.ui_lang], None, js=APPLY_DIRECTION_JS)
-
-
-def _relabel_tabs(tabs: SimpleNamespace | None, lang: str) -> dict:
-    if tabs is None:
-        return {}
-    arena_tab, leaderboard_tab = tabs.modules
-    return {**arena_tab.relabel(tabs.arena, lang), **leaderboard_tab.relabel(tabs.leaderboard, lang)}

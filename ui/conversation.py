@@ -1,9 +1,11 @@
-"""One browser session's conversation: the engine's ChatSession plus what only the screen needs.
+"""One browser session's conversation: its history (an engine ChatSession, which calls
+the stateless `engine.reply`) plus what only the screen needs.
 
-The engine keeps the history the model reads (a text-only model never keeps an image;
-a vision model keeps decoded pixels). The screen also shows each turn's files as they
-were uploaded, and the exchange that is still being generated; both live here.
-One Conversation per browser session (gr.State), so no one sees another person's chat.
+The history holds what the model reads (a text-only model never keeps an image; a vision
+model keeps decoded pixels). The screen also shows each turn's files as they were
+uploaded, and the exchange that is still being generated; both live here. One
+Conversation per browser session (gr.State), so no one sees another person's chat, and
+every reply is asked for with this session's own options, adapter included.
 
 Files a browser cannot show (DICOM, TIFF) get a PNG preview beside the upload, made by the
 engine's image intake, so the person sees what the model sees.
@@ -12,30 +14,21 @@ engine's image intake, so the person sees what the model sees.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 from engine.backend import TokenBackend, local_tokens
 from engine.errors import UserFacingError
-from engine.generation import GenerationSettings
 from engine.images import MedicalImage, load_image
 from engine.loading import LoadedModel
-from engine.session import ChatSession, Reply
+from engine.messages import Message
+from engine.reply import Reply, ReplyOptions
+from engine.session import ChatSession
 
-NO_ADAPTER = "none"
 # What browsers display in an <img>; anything else is shown through a PNG preview.
 BROWSER_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif"}
 PREVIEW_SUFFIX = ".preview.png"
-
-
-@dataclass(frozen=True)
-class ChatOptions:
-    """What the person chose in the settings, applied before each reply."""
-
-    reply_language: str = "auto"
-    settings: GenerationSettings = field(default_factory=GenerationSettings)
-    adapter: str = NO_ADAPTER
 
 
 @dataclass
@@ -43,16 +36,15 @@ class PendingExchange:
     text: str
     files: tuple[str, ...]
     reply: Reply
-    epoch: int  # Conversation.epoch when it started; Clear starts a new epoch
 
 
 class Conversation:
     def __init__(self, loaded: LoadedModel, backend: TokenBackend = local_tokens):
         self.session = ChatSession(loaded, backend=backend)
+        self.options = self.session.options  # the options of the latest reply (export names its adapter)
         self.attachments: list[tuple[str, ...]] = []  # uploaded files, one entry per finished user turn
         self.pending: PendingExchange | None = None
         self.export_dirs: list[Path] = []
-        self.epoch = 0
         # Stop pressed while this session's message still waited in the queue: it must not
         # start. Each new request clears it first (`expect_reply`), so a late Stop pressed
         # after a reply had ended cannot swallow the next message.
@@ -60,21 +52,32 @@ class Conversation:
 
     @property
     def loaded(self) -> LoadedModel:
-        return self.session.loaded
+        return self.session.model
 
-    def send(self, text: str, files: Sequence[str], options: ChatOptions) -> Reply:
+    @property
+    def messages(self) -> list[Message]:
+        """The finished messages (read only: the session files them)."""
+        return self.session.messages
+
+    def send(self, text: str, files: Sequence[str], options: ReplyOptions) -> Reply:
         """Start a reply; raises UserFacingError (bad file, empty message) with nothing changed."""
-        self._apply(options)
         images = self._read_images(files)
-        reply = self.session.send(text or "", images=images)
+        reply = self.session.send(text or "", images, options)
         shown = tuple(_shown_file(path, image) for path, image in zip(files, images))
-        self.pending = PendingExchange((text or "").strip(), shown, reply, self.epoch)
-        self._stop_if_requested(reply)
+        self._started(PendingExchange((text or "").strip(), shown, reply), options)
+        return reply
+
+    def regenerate(self, options: ReplyOptions) -> Reply:
+        """Answer the last user message again; its files go with it."""
+        last = self.messages[-2] if len(self.messages) >= 2 else None
+        reply = self.session.regenerate(options)  # raises before anything changes
+        files = self.attachments.pop() if self.attachments else ()
+        self._started(PendingExchange(last.content, files, reply), options)
         return reply
 
     def checkpoint(self) -> tuple[int, int]:
         """Where the conversation stands; `rollback` returns to it."""
-        return len(self.session.messages), len(self.attachments)
+        return len(self.messages), len(self.attachments)
 
     def rollback(self, checkpoint: tuple[int, int]) -> None:
         """Forget what came after `checkpoint` (the arena: the other side refused the
@@ -82,7 +85,7 @@ class Conversation:
         if self.pending is not None:
             raise UserFacingError("generation_in_progress")
         messages, attachments = checkpoint
-        del self.session.messages[messages:]
+        self.session.rollback(messages)
         del self.attachments[attachments:]
 
     def switch_model(self, loaded: LoadedModel) -> None:
@@ -90,55 +93,23 @@ class Conversation:
         reads its text; images already sent stay on screen)."""
         if self.pending is not None:
             raise UserFacingError("generation_in_progress")
-        old = self.session
-        self.session = ChatSession(loaded, old.language_policy, old.settings, backend=old.backend)
-        self.session.adapter = loaded.adapters.active
-        self.session.messages = list(old.messages)
-        self.session.last_language = old.last_language
+        self.session = ChatSession(loaded, backend=self.session.backend, messages=self.messages)
 
-    def _read_images(self, files: Sequence[str]) -> list:
-        """Decoded once here, for the model and for the previews. A text-only model never
-        sees them, so there a file that cannot be read is only shown as a link."""
-        if self.session.reads_images:
-            return [load_image(path) for path in files]  # UserFacingError names the bad file
-        images = []
-        for path in files:
-            try:
-                images.append(load_image(path) if _needs_preview(path) else path)
-            except UserFacingError:
-                images.append(path)
-        return images
-
-    def regenerate(self, options: ChatOptions) -> Reply:
-        """Answer the last user message again; its files go with it."""
-        self._apply(options)
-        last = self.session.messages[-2] if len(self.session.messages) >= 2 else None
-        reply = self.session.regenerate()  # raises before anything changes
-        files = self.attachments.pop() if self.attachments else ()
-        self.pending = PendingExchange(last.content, files, reply, self.epoch)
-        self._stop_if_requested(reply)
-        return reply
-
-    def finish(self) -> None:
-        """The reply ended (done, stopped, failed): file its turn's uploads with it."""
-        if self.pending is None:
+    def finish(self, reply: Reply | None = None) -> None:
+        """The reply ended (done, stopped, failed): file its turn's uploads with it. Only
+        the reply it was started for (`reply`, default the pending one) is finished."""
+        if self.pending is None or (reply is not None and reply is not self.pending.reply):
             return
-        if self.pending.epoch != self.epoch:
-            # Cleared while it streamed: the engine filed the stopped exchange after the
-            # clear, and it must not come back.
-            self.session.clear()
-            self.pending = None
-            return
-        users = sum(1 for message in self.session.messages if message.role == "user")
-        if users > len(self.attachments):  # a reply never started leaves no turn behind
+        self.pending.reply.close()
+        users = sum(1 for message in self.messages if message.role == "user")
+        if users > len(self.attachments):  # its turn was filed (not cleared away, not unread)
             self.attachments.append(self.pending.files)
         self.pending = None
 
     def clear(self) -> None:
         self.stop()
-        self.session.clear()
+        self.session.clear()  # a reply still being written is not filed
         self.attachments.clear()
-        self.epoch += 1
 
     def expect_reply(self) -> None:
         """A new message or Regenerate was just asked for (before it queues)."""
@@ -156,11 +127,6 @@ class Conversation:
         requested, self.stop_requested = self.stop_requested, False
         return requested
 
-    def _stop_if_requested(self, reply: Reply) -> None:
-        # Stop may have read `pending` just before this reply was filed there.
-        if self.take_stop_request():
-            reply.stop()
-
     def discard(self) -> None:
         """The browser session ended: stop generating and delete this session's exports."""
         self.stop()
@@ -168,13 +134,24 @@ class Conversation:
             shutil.rmtree(folder, ignore_errors=True)
         self.export_dirs.clear()
 
-    def _apply(self, options: ChatOptions) -> None:
-        self.session.language_policy = options.reply_language
-        self.session.settings = options.settings
-        # The weights are shared by every session; each reply switches them to its own
-        # session's adapter (engine/backend.py). A name this model lacks means none.
-        adapter = None if options.adapter == NO_ADAPTER else options.adapter
-        self.session.adapter = adapter if adapter in self.loaded.adapters.names() else None
+    def _started(self, pending: PendingExchange, options: ReplyOptions) -> None:
+        self.pending, self.options = pending, options
+        # Stop may have read `pending` just before this reply was filed there.
+        if self.take_stop_request():
+            pending.reply.stop()
+
+    def _read_images(self, files: Sequence[str]) -> list:
+        """Decoded once here, for the model and for the previews. A text-only model never
+        sees them, so there a file that cannot be read is only shown as a link."""
+        if self.session.reads_images:
+            return [load_image(path) for path in files]  # UserFacingError names the bad file
+        images = []
+        for path in files:
+            try:
+                images.append(load_image(path) if _needs_preview(path) else path)
+            except UserFacingError:
+                images.append(path)
+        return images
 
 
 def _needs_preview(path: str) -> bool:

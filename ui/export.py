@@ -37,7 +37,7 @@ def export_record(conversation: Conversation, exported_at: datetime) -> dict:
         "app": "BiMediX Chat",
         "exported_at": exported_at.isoformat(timespec="seconds"),
         "model": {"card": card.name, "title": card.title, "medical": card.medical,
-                  "adapter": conversation.session.adapter},
+                  "adapter": conversation.options.adapter},
         "messages": [_message_record(turn) for turn in finished_turns(conversation)],
     }
 

@@ -9,6 +9,8 @@ that lands as the stopped event completes leaves the Chatbot empty with "Error" 
 queue is not started (`Conversation.stop_requested`). A closed tab still closes the
 handler's generator, whose `finally` closes the Reply.
 
+Send and Regenerate take one path (`_reply`): they differ only in how the reply starts.
+
 Handlers run in the app's own process and keep the Conversation there. Only token
 generation goes to the GPU (ui/spaces_gpu.py): on ZeroGPU it runs in a forked worker that
 gets a plain request and sends back token ids, so no session state has to cross over.
@@ -16,41 +18,31 @@ gets a plain request and sends back token ids, so no session state has to cross 
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Callable, Iterator
 
 import gradio as gr
 
 from engine.errors import UserFacingError, notice
 from engine.generation import GenerationSettings
 from engine.pool import ModelPool
-from engine.session import Reply
-from ui.conversation import NO_ADAPTER, ChatOptions, Conversation
+from engine.reply import Reply, ReplyOptions
+from ui.common import EMPTY_INPUT, adapter_choices, chosen_adapter, model_card, split_message, warn
+from ui.conversation import Conversation
 from ui.export import write_exports
 from ui.spaces_gpu import token_backend
 from ui.strings import text
 from ui.transcript import chat_messages
 
-EMPTY_INPUT = {"text": "", "files": []}
-
 
 def chat_options(reply_language: str, temperature: float, top_p: float, max_new_tokens: float,
-                 repetition_penalty: float, seed: float | None, adapter: str | None) -> ChatOptions:
+                 repetition_penalty: float, seed: float | None, adapter: str | None = None) -> ReplyOptions:
     """The settings panel's values as engine options (the sliders bound every value)."""
     settings = GenerationSettings(
         temperature=float(temperature), top_p=float(top_p), max_new_tokens=int(max_new_tokens),
         # A negative (or missing) seed means a fresh random one for each reply.
         repetition_penalty=float(repetition_penalty), seed=None if seed is None or seed < 0 else int(seed),
     )
-    return ChatOptions(reply_language or "auto", settings, adapter or NO_ADAPTER)
-
-
-def split_message(message: dict | str | None) -> tuple[str, list[str]]:
-    """A MultimodalTextbox value as (text, file paths)."""
-    if isinstance(message, str):
-        return message, []
-    message = message or {}
-    files = [f if isinstance(f, str) else f.get("path") for f in message.get("files") or []]
-    return message.get("text") or "", [f for f in files if f]
+    return ReplyOptions(reply_language or "auto", settings, adapter)
 
 
 class ChatHandlers:
@@ -62,42 +54,45 @@ class ChatHandlers:
         """This browser session's conversation, started on the app's default model."""
         return conversation or Conversation(self.pool.get(self.pool.default), self.backend)
 
+    # The parameters are named one by one: Gradio names the API's arguments after them.
     def respond(self, message, conversation: Conversation | None, reply_language, temperature, top_p,
                 max_new_tokens, repetition_penalty, seed, adapter, ui_lang) -> Iterator[tuple]:
-        conversation = self.conversation(conversation)
+        """Send: yields (chat, input box, state)."""
         user_text, files = split_message(message)
-        options = chat_options(reply_language, temperature, top_p, max_new_tokens,
-                               repetition_penalty, seed, adapter)
-        if conversation.take_stop_request():  # stopped while it waited in the queue
-            yield chat_messages(conversation), message, conversation
-            return
-        try:
-            reply = conversation.send(user_text, files, options)
-        except UserFacingError as error:
-            gr.Warning(error.message(ui_lang))
-            yield chat_messages(conversation), message, conversation  # the input stays for a fix
-            return
-        cleared = False
-        for view in self._stream(conversation, reply, ui_lang):
-            yield view, gr.update() if cleared else EMPTY_INPUT, conversation
-            cleared = True
+        settings = (reply_language, temperature, top_p, max_new_tokens, repetition_penalty, seed, adapter)
+        # Not sent: the input stays for a fix; sent: the box empties.
+        yield from self._reply(conversation, lambda c, options: c.send(user_text, files, options),
+                               settings, ui_lang, (message, EMPTY_INPUT))
 
     def regenerate(self, conversation: Conversation | None, reply_language, temperature, top_p,
                    max_new_tokens, repetition_penalty, seed, adapter, ui_lang) -> Iterator[tuple]:
+        """Regenerate: yields (chat, state); the input box is not Regenerate's."""
+        settings = (reply_language, temperature, top_p, max_new_tokens, repetition_penalty, seed, adapter)
+        for view, _, state in self._reply(conversation, lambda c, options: c.regenerate(options),
+                                          settings, ui_lang, (None, None)):
+            yield view, state
+
+    def _reply(self, conversation: Conversation | None, start: Callable[[Conversation, ReplyOptions], Reply],
+               settings: tuple, ui_lang: str, input_box: tuple) -> Iterator[tuple]:
+        """The one path of Send and Regenerate: yields (chat, input box, state).
+        `settings`: the panel's values; `input_box`: what the box shows if the reply
+        cannot start, and once it has."""
         conversation = self.conversation(conversation)
-        options = chat_options(reply_language, temperature, top_p, max_new_tokens,
-                               repetition_penalty, seed, adapter)
-        if conversation.take_stop_request():
-            yield chat_messages(conversation), conversation
+        *panel, adapter = settings
+        options = chat_options(*panel, chosen_adapter(conversation.loaded, adapter))
+        unsent, sent = input_box
+        if conversation.take_stop_request():  # stopped while it waited in the queue
+            yield chat_messages(conversation), unsent, conversation
             return
         try:
-            reply = conversation.regenerate(options)
+            reply = start(conversation, options)
         except UserFacingError as error:
-            gr.Warning(error.message(ui_lang))
-            yield chat_messages(conversation), conversation
+            warn(error, ui_lang)
+            yield chat_messages(conversation), unsent, conversation
             return
         for view in self._stream(conversation, reply, ui_lang):
-            yield view, conversation
+            yield view, sent, conversation
+            sent = gr.update()
 
     @staticmethod
     def _stream(conversation: Conversation, reply: Reply, ui_lang: str) -> Iterator[list[dict]]:
@@ -108,10 +103,10 @@ class ChatHandlers:
             for _ in reply:
                 yield chat_messages(conversation)
         except UserFacingError as error:  # the model failed mid-reply; what was shown is kept
-            gr.Warning(error.message(ui_lang))
+            warn(error, ui_lang)
         finally:
             reply.close()  # Stop or a closed tab: generation ends now
-            conversation.finish()
+            conversation.finish(reply)
         yield chat_messages(conversation)
 
     def expect_reply(self, conversation: Conversation | None) -> Conversation:
@@ -133,7 +128,7 @@ class ChatHandlers:
 
     @staticmethod
     def export(conversation: Conversation | None, ui_lang: str):
-        if conversation is None or not conversation.session.messages:
+        if conversation is None or not conversation.messages:
             gr.Warning(text("nothing_to_export", ui_lang))
             return gr.update(value=None, visible=False)
         paths = write_exports(conversation, ui_lang)
@@ -145,10 +140,8 @@ class ChatHandlers:
 
         Returns (model selector, model card, adapter selector, state). If the model cannot
         be used, the person is told why in the interface language and the selector goes
-        back to the model in use.
+        back to the model in use. The adapter selector shows the new model's default.
         """
-        from ui.chat import adapter_choices, model_card  # the screen's own renderings
-
         conversation = self.conversation(conversation)
         current = self.pool.name_of(conversation.loaded)
         if name == current:
@@ -159,7 +152,7 @@ class ChatHandlers:
             loaded = self.pool.get(name)
             conversation.switch_model(loaded)
         except UserFacingError as error:
-            gr.Warning(f"{error.message(ui_lang)} {notice('model_kept', ui_lang)}")
+            warn(error, ui_lang, notice("model_kept", ui_lang))
             return current, gr.update(), gr.update(), conversation
         gr.Info(notice("model_switched", ui_lang, model=loaded.card.title))
         return name, model_card(loaded, ui_lang), gr.update(**adapter_choices(loaded)), conversation

@@ -17,6 +17,8 @@ import pandas as pd
 
 from arena import ArenaStore, battles_frame, build_leaderboard, export_votes, load_votes, study_progress
 from engine.errors import UserFacingError
+from ui.common import warn
+from ui.labels import Labels, Text
 from ui.strings import text
 
 # Fewer bootstrap rounds than the command line's default: the tab recomputes on demand.
@@ -40,7 +42,7 @@ class LeaderboardHandlers:
             board = build_leaderboard(battles, language or "all", include_flagged=include_flagged,
                                       rounds=UI_BOOTSTRAP_ROUNDS)
         except UserFacingError as error:  # e.g. the database is busy
-            gr.Warning(error.message(ui_lang))
+            warn(error, ui_lang)
             return gr.update(), gr.update(), gr.update(), gr.update()
         table = board.to_frame().round({"rating": 1, "ci_low": 1, "ci_high": 1, "elo": 1, "win_rate": 3})
         if table.empty:
@@ -81,26 +83,31 @@ class LeaderboardHandlers:
         return True
 
 
-def build_leaderboard_tab(handlers: LeaderboardHandlers, ui_lang) -> SimpleNamespace:
+def build_leaderboard_tab(handlers: LeaderboardHandlers, ui_lang, labels: Labels) -> SimpleNamespace:
+    """Inside a gr.Tabs: the Leaderboard tab, wired; its texts go to `labels`."""
     w = SimpleNamespace()
-    with gr.Tab(text("leaderboard_tab", "en"), id="leaderboard", elem_id="leaderboard-tab") as w.tab:
+    with labels.make(gr.Tab, label=Text("leaderboard_tab"), id="leaderboard", elem_id="leaderboard-tab") as w.tab:
         with gr.Row(equal_height=True):
-            w.language = gr.Radio(language_choices("en"), value="all", label=text("lb_language", "en"),
-                                  elem_id="lb-language")
-            w.include_flagged = gr.Checkbox(False, label=text("lb_include_flagged", "en"), elem_id="lb-flagged")
-            w.refresh = gr.Button(text("lb_refresh", "en"), elem_id="lb-refresh", scale=0, min_width=120)
+            w.language = labels.make(gr.Radio, choices=Text(language_choices), value="all",
+                                     label=Text("lb_language"), elem_id="lb-language")
+            w.include_flagged = labels.make(gr.Checkbox, value=False, label=Text("lb_include_flagged"),
+                                            elem_id="lb-flagged")
+            w.refresh = labels.make(gr.Button, value=Text("lb_refresh"), elem_id="lb-refresh", scale=0,
+                                    min_width=120)
         w.summary = gr.Markdown(elem_id="lb-summary")
-        w.table = gr.Dataframe(label=text("lb_table", "en"), interactive=False, elem_id="lb-table")
-        w.plot = gr.BarPlot(x="model", y="rating", label=text("lb_plot", "en"), elem_id="lb-plot")
-        w.win_rates = gr.Dataframe(label=text("lb_win_rates", "en"), interactive=False, elem_id="lb-win-rates")
-        with gr.Accordion(text("admin", "en"), open=False, elem_id="lb-admin") as w.admin:
-            w.admin_code = gr.Textbox(label=text("admin_code", "en"), type="password", elem_id="lb-admin-code")
+        w.table = labels.make(gr.Dataframe, label=Text("lb_table"), interactive=False, elem_id="lb-table")
+        w.plot = labels.make(gr.BarPlot, x="model", y="rating", label=Text("lb_plot"), elem_id="lb-plot")
+        w.win_rates = labels.make(gr.Dataframe, label=Text("lb_win_rates"), interactive=False,
+                                  elem_id="lb-win-rates")
+        with labels.make(gr.Accordion, label=Text("admin"), open=False, elem_id="lb-admin"):
+            w.admin_code = labels.make(gr.Textbox, label=Text("admin_code"), type="password",
+                                       elem_id="lb-admin-code")
             with gr.Row():
-                w.admin_show = gr.Button(text("admin_show", "en"), elem_id="lb-admin-show")
-                w.admin_export = gr.Button(text("admin_export", "en"), elem_id="lb-admin-export")
+                w.admin_show = labels.make(gr.Button, value=Text("admin_show"), elem_id="lb-admin-show")
+                w.admin_export = labels.make(gr.Button, value=Text("admin_export"), elem_id="lb-admin-export")
             w.progress = gr.Dataframe(interactive=False, visible=False, elem_id="lb-progress")
-            w.export_files = gr.File(label=text("admin_files", "en"), file_count="multiple", interactive=False,
-                                     visible=False, elem_id="lb-export-files")
+            w.export_files = labels.make(gr.File, label=Text("admin_files"), file_count="multiple",
+                                         interactive=False, visible=False, elem_id="lb-export-files")
     shown = [w.summary, w.table, w.plot, w.win_rates]
     inputs = [w.language, w.include_flagged, ui_lang]
     for event in (w.refresh.click, w.language.change, w.include_flagged.change, w.tab.select):
@@ -108,20 +115,3 @@ def build_leaderboard_tab(handlers: LeaderboardHandlers, ui_lang) -> SimpleNames
     w.admin_show.click(handlers.progress, [w.admin_code, ui_lang], [w.progress, w.export_files], api_name=False)
     w.admin_export.click(handlers.export, [w.admin_code, ui_lang], [w.export_files], api_name=False)
     return w
-
-
-def relabel(w: SimpleNamespace, lang: str) -> dict:
-    return {
-        w.tab: gr.update(label=text("leaderboard_tab", lang)),
-        w.language: gr.update(label=text("lb_language", lang), choices=language_choices(lang)),
-        w.include_flagged: gr.update(label=text("lb_include_flagged", lang)),
-        w.refresh: gr.update(value=text("lb_refresh", lang)),
-        w.table: gr.update(label=text("lb_table", lang)),
-        w.plot: gr.update(label=text("lb_plot", lang)),
-        w.win_rates: gr.update(label=text("lb_win_rates", lang)),
-        w.admin: gr.update(label=text("admin", lang)),
-        w.admin_code: gr.update(label=text("admin_code", lang)),
-        w.admin_show: gr.update(value=text("admin_show", lang)),
-        w.admin_export: gr.update(value=text("admin_export", lang)),
-        w.export_files: gr.update(label=text("admin_files", lang)),
-    }

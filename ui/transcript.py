@@ -26,7 +26,7 @@ class Turn:
 def finished_turns(conversation: Conversation) -> list[Turn]:
     """Every finished message, each with the direction of its own content."""
     turns, previous, user_index = [], None, 0
-    for message in conversation.session.messages:
+    for message in conversation.messages:
         if message.role not in ("user", "assistant"):
             continue
         files: tuple[str, ...] = ()

@@ -8,6 +8,7 @@ import pytest
 
 from engine.backend import (GenerationRequest, RemoteTokens, local_tokens, registered, reply_slot,
                             set_concurrency, worker_tokens)
+from engine.errors import UserFacingError
 from engine.generation import GenerationSettings, generate_tokens
 from engine.loading import load_model
 from engine.messages import Message
@@ -131,11 +132,16 @@ def test_a_session_sends_its_own_adapter_and_settings_to_the_backend(loaded):
         seen.append(request)
         return iter(())
 
-    session = ChatSession(loaded, settings=GREEDY, backend=backend)
-    session.adapter = "some-adapter"
+    from engine.reply import ReplyOptions, reply
+
+    with pytest.raises(UserFacingError) as unknown:  # an adapter the model lacks never reaches it
+        reply(loaded, [Message("user", "hello")], ReplyOptions(settings=GREEDY, adapter="some-adapter"),
+              backend=backend)
+    assert unknown.value.code == "unknown_adapter" and seen == []
+    session = ChatSession(loaded, ReplyOptions(settings=GREEDY, system_prompt="Be brief."), backend=backend)
     list(session.send("hello"))
     request = seen[0]
-    assert request.model_key == loaded.key and request.adapter == "some-adapter"
+    assert request.model_key == loaded.key and request.adapter is None
     assert request.settings == GREEDY and request.stop_token_ids == loaded.stop_token_ids
-    expected = loaded.prompt_format.render([Message("system", session.system_prompt), Message("user", "hello")])
+    expected = loaded.prompt_format.render([Message("system", "Be brief."), Message("user", "hello")])
     assert loaded.tokenizer.decode(request.input_ids) .endswith(expected.text[-20:])

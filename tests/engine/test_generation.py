@@ -44,9 +44,18 @@ def test_stop_event_ends_generation_and_joins_the_thread(preview):
         chunks.append(chunk)
         if len(chunks) == 3:
             stop.set()
-    assert chunks[-1].finish_reason == "cancelled"
+    assert chunks[-1].finish_reason == "stopped"
     assert chunks[-1].tokens < 10  # stopped within a token or two, not after 400
     assert not worker_threads()
+
+
+def test_closing_the_stream_never_sets_the_callers_stop_event(preview):
+    stop = threading.Event()
+    settings = GenerationSettings(temperature=0, max_new_tokens=400, repetition_penalty=1.0)
+    stream = stream_reply(preview.model, preview.tokenizer, prompt_ids(preview), settings, stop_event=stop)
+    next(stream)
+    stream.close()
+    assert not worker_threads() and not stop.is_set()  # generation only reads the caller's event
 
 
 def test_closing_the_stream_early_stops_the_worker(preview):
@@ -64,7 +73,7 @@ def test_stop_strings_and_stop_tokens_end_the_reply(preview):
     first_token = list(generate_tokens(preview.model, prompt_ids(preview), GREEDY))[0]
     chunks = list(stream_reply(preview.model, preview.tokenizer, prompt_ids(preview), GREEDY,
                                stop_token_ids=(first_token,)))
-    assert chunks[-1].finish_reason == "stop" and chunks[-1].tokens == 1
+    assert chunks[-1].finish_reason == "done" and chunks[-1].tokens == 1
 
 
 def test_seeded_sampling_is_reproducible(preview):
@@ -75,9 +84,12 @@ def test_seeded_sampling_is_reproducible(preview):
 
 
 def test_errors_in_the_worker_reach_the_caller(preview):
-    with pytest.raises(Exception):
-        list(stream_reply(preview.model, preview.tokenizer, prompt_ids(preview), GREEDY,
-                          model_inputs={"pixel_values": "not a tensor"}))
+    chunks = list(stream_reply(preview.model, preview.tokenizer, prompt_ids(preview), GREEDY,
+                               model_inputs={"pixel_values": "not a tensor"}))
+    assert chunks[-1].finish_reason == "failed" and chunks[-1].error is not None
+    with pytest.raises(type(chunks[-1].error)):
+        generate_reply(preview.model, preview.tokenizer, prompt_ids(preview), GREEDY,
+                       model_inputs={"pixel_values": "not a tensor"})
     assert not worker_threads()
 
 

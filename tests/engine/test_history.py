@@ -1,5 +1,7 @@
 """History fitting: oldest turns go first, system and newest user turn stay."""
 
+from types import SimpleNamespace
+
 import pytest
 
 from engine.errors import UserFacingError
@@ -8,8 +10,13 @@ from engine.history import fit_history, split_turns
 from engine.messages import assistant, system, user
 
 
-def words(messages):
+def count_words(messages):
     return sum(len(m.content.split()) for m in messages)
+
+
+def words(messages):
+    """A measure for fit_history: the candidate's 'encoding', with its token count."""
+    return SimpleNamespace(token_count=count_words(messages), kept=tuple(messages))
 
 
 def conversation(turns):
@@ -24,7 +31,8 @@ def test_everything_kept_when_it_fits():
     fitted = fit_history(messages, words, budget=1000)
     assert fitted.messages == tuple(messages)
     assert fitted.dropped_turns == 0
-    assert fitted.prompt_tokens == words(messages)
+    assert fitted.prompt_tokens == count_words(messages)
+    assert fitted.encoding.kept == tuple(messages)  # handed back, not measured again
 
 
 @pytest.mark.parametrize("budget", [3, 15, 25, 35, 45, 55, 65])
@@ -34,13 +42,14 @@ def test_drops_oldest_whole_turns_only_as_many_as_needed(budget):
     kept = fitted.messages
     assert kept[0] == messages[0]  # the system prompt stays
     assert kept[-1] == messages[-1]  # the newest user turn stays
-    assert words(kept) <= budget
+    assert count_words(kept) <= budget
     assert kept[1:] == tuple(messages[1 + 2 * fitted.dropped_turns:])  # a suffix of whole turns
     if fitted.dropped_turns:
         # dropping one turn fewer would not fit: nothing was dropped needlessly
         one_more = messages[:1] + messages[1 + 2 * (fitted.dropped_turns - 1):]
-        assert words(one_more) > budget
-    assert fitted.prompt_tokens == words(kept)
+        assert count_words(one_more) > budget
+    assert fitted.prompt_tokens == count_words(kept)
+    assert fitted.encoding.kept == kept  # the encoding of exactly the kept messages
 
 
 def test_newest_turn_alone_too_long_is_a_clear_error():
@@ -64,8 +73,8 @@ def test_uses_few_renders():
 
 def test_with_a_real_format_and_length_counter():
     messages = conversation(5)
-    count = lambda ms: len(VICUNA.render(ms).text)  # noqa: E731
-    fitted = fit_history(messages, count, budget=count(messages) - 10)
+    count = lambda ms: SimpleNamespace(token_count=len(VICUNA.render(ms).text))  # noqa: E731
+    fitted = fit_history(messages, count, budget=count(messages).token_count - 10)
     assert fitted.dropped_turns == 1
 
 

@@ -10,6 +10,7 @@ from engine.adapters import ADAPTER_META_FILE
 from engine.cards import CARDS, resolve_card
 from engine.generation import GenerationSettings, generate_reply
 from engine.loading import load_model
+from engine.reply import ReplyOptions
 from engine.session import ChatSession
 
 GREEDY = GenerationSettings(temperature=0, max_new_tokens=8, repetition_penalty=1.0)
@@ -42,9 +43,9 @@ def test_local_checkpoints_load_and_chat(tiny_dirs, family, expected_format):
     loaded = load_model(str(directory))
     assert loaded.prompt_format.name == expected_format
     assert not loaded.card.medical and "cannot tell" in loaded.card.notice
-    reply = ChatSession(loaded, settings=GREEDY).send("عندي صداع")
+    reply = ChatSession(loaded, ReplyOptions(settings=GREEDY)).send("عندي صداع")
     assert reply.language == "ar"
-    assert sum(1 for _ in reply) >= 1 and reply.finish_reason in ("stop", "length")
+    assert sum(1 for _ in reply) >= 1 and reply.finish_reason in ("done", "stop_string", "length")
 
 
 def test_named_format_overrides_the_checkpoint(tiny_dirs):
@@ -61,13 +62,15 @@ def test_adapters_load_list_and_switch_without_reloading(tiny_dirs, tmp_path):
     base_logits = logits(base)
     loaded = load_model(str(directory), adapters=[str(first), str(second)])
     adapters = loaded.adapters
-    assert adapters.names() == ["first", "second"] and adapters.active == "second"
+    assert adapters.names() == ["first", "second"] and loaded.default_adapter == "second"
+    assert adapters.current == "second"
     base_weights = {n: p.data_ptr() for n, p in loaded.model.named_parameters() if "lora" not in n}
     second_logits = logits(loaded)
     adapters.activate("first")
     first_logits = logits(loaded)
     adapters.activate(None)
     none_logits = logits(loaded)
+    assert adapters.current is None and loaded.default_adapter == "second"  # the weights' state is not the default
     adapters.activate("second")
     assert torch.allclose(logits(loaded), second_logits)
     assert not torch.allclose(first_logits, second_logits, atol=1e-4)
@@ -116,5 +119,5 @@ def test_mixtral_loads_in_4bit_through_the_engine_and_chats(tiny_dirs, tmp_path)
     assert is_4bit_everywhere(loaded.adapters.model, min_elements=64) == []
     experts = [m for m in loaded.model.modules() if type(m).__name__ == "Experts4bit"]
     assert len(experts) == 2  # one per layer
-    reply = ChatSession(loaded, settings=GREEDY).send("I have a fever")
+    reply = ChatSession(loaded, ReplyOptions(settings=GREEDY, adapter=loaded.default_adapter)).send("I have a fever")
     assert sum(1 for _ in reply) >= 1

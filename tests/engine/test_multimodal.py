@@ -6,8 +6,10 @@ import pytest
 import torch
 from PIL import Image
 
+from engine.backend import local_tokens
 from engine.generation import GenerationSettings
 from engine.loading import load_model
+from engine.reply import ReplyOptions
 from engine.session import ChatSession
 
 GREEDY = GenerationSettings(temperature=0, max_new_tokens=6, repetition_penalty=1.0)
@@ -22,17 +24,20 @@ def picture(color):
     return Image.new("RGB", (64, 48), color)
 
 
+def session_on(model, **options):
+    return ChatSession(model, ReplyOptions(settings=GREEDY, **options))
+
+
 def spy_inputs(session):
-    """Record what each send puts in front of the model."""
+    """Record what each send puts in front of the model: (token ids, model inputs), as
+    the generation request carries them to the token backend."""
     calls = []
-    original = session._model_inputs
 
-    def wrapped(messages):
-        ids, inputs = original(messages)
-        calls.append((messages, ids, inputs))
-        return ids, inputs
+    def recording(request, stop_event):
+        calls.append((list(request.input_ids), request.model_inputs))
+        return local_tokens(request, stop_event)
 
-    session._model_inputs = wrapped
+    session.backend = recording
     return calls
 
 
@@ -54,79 +59,78 @@ def test_local_llava_uses_bimedix2_format(llava):
 @pytest.mark.parametrize("first,second", [("What is in this scan?", "Is it normal?"),
                                           ("ماذا ترى في هذه الصورة؟", "هل هي طبيعية؟")])
 def test_image_in_the_first_turn_then_text(llava, first, second):
-    session = ChatSession(llava, settings=GREEDY)
+    session = session_on(llava)
     calls = spy_inputs(session)
     drain(session.send(first, images=[picture("red")]))
     drain(session.send(second))
-    for messages, ids, inputs in calls:
+    for ids, inputs in calls:
         assert image_tokens(llava, ids) == 4  # the image stays with its turn
         assert inputs["pixel_values"].shape[0] == 1
     assert session.messages[0].images and not session.messages[2].images
 
 
 def test_image_arrives_in_the_third_turn_and_a_second_image_later(llava):
-    session = ChatSession(llava, settings=GREEDY)
+    session = session_on(llava)
     calls = spy_inputs(session)
     drain(session.send("I have chest pain."))
     drain(session.send("عندي أيضا سعال"))
     drain(session.send("Here is my X-ray.", images=[picture("white")]))
     drain(session.send("وهذه صورة أخرى", images=[picture("black")]))
-    counts = [image_tokens(llava, ids) for _, ids, _ in calls]
+    counts = [image_tokens(llava, ids) for ids, _ in calls]
     assert counts == [0, 0, 4, 8]
-    assert "pixel_values" not in calls[0][2]
-    pixels = calls[3][2]["pixel_values"]
+    assert "pixel_values" not in calls[0][1]
+    pixels = calls[3][1]["pixel_values"]
     assert pixels.shape[0] == 2
     assert pixels[0].mean() > pixels[1].mean()  # white first, then black: prompt order
-    text = llava.tokenizer.decode(calls[3][1])
+    text = llava.tokenizer.decode(calls[3][0])
     assert text.index("Here is my X-ray.") < text.rindex("وهذه صورة أخرى")
 
 
 def test_two_images_in_one_turn(llava):
-    session = ChatSession(llava, settings=GREEDY)
+    session = session_on(llava)
     calls = spy_inputs(session)
     reply = drain(session.send("Compare these two scans.", images=[picture("red"), picture("blue")]))
-    assert reply.finish_reason in ("stop", "length")
-    _, ids, inputs = calls[0]
+    assert reply.finish_reason in ("done", "stop_string", "length")
+    ids, inputs = calls[0]
     assert image_tokens(llava, ids) == 8 and inputs["pixel_values"].shape[0] == 2
 
 
 def test_an_image_alone_is_a_valid_message(llava):
-    reply = drain(ChatSession(llava, settings=GREEDY).send("", images=[picture("green")]))
-    assert reply.finish_reason in ("stop", "length")
+    reply = drain(session_on(llava).send("", images=[picture("green")]))
+    assert reply.finish_reason in ("done", "stop_string", "length")
 
 
 def test_regenerate_sends_the_image_again(llava):
-    session = ChatSession(llava, settings=GREEDY)
+    session = session_on(llava)
     calls = spy_inputs(session)
     drain(session.send("What is in this scan?", images=[picture("white")]))
     drain(session.regenerate())
-    (_, first_ids, first), (messages, ids, inputs) = calls
+    (first_ids, first), (ids, inputs) = calls
     assert image_tokens(llava, ids) == 4 and ids == first_ids
     assert torch.equal(inputs["pixel_values"], first["pixel_values"])
     assert len(session.messages) == 2 and session.messages[0].images
 
 
 def test_typed_image_placeholder_is_not_an_image(llava):
-    session = ChatSession(llava, settings=GREEDY)
+    session = session_on(llava)
     calls = spy_inputs(session)
     drain(session.send("<image> <image> what is this?"))
-    _, ids, inputs = calls[0]
+    ids, inputs = calls[0]
     assert image_tokens(llava, ids) == 0 and inputs == {}
 
 
 def test_history_fitting_drops_image_turns_whole(llava):
-    session = ChatSession(dataclasses.replace(llava, context_window=GREEDY.max_new_tokens + 140),
-                          settings=GREEDY, system_prompt="Be brief.")
+    session = session_on(dataclasses.replace(llava, context_window=GREEDY.max_new_tokens + 140),
+                         system_prompt="Be brief.")
     calls = spy_inputs(session)
     drain(session.send("First scan, please look.", images=[picture("red")]))
     for index in range(8):
         reply = drain(session.send(f"Follow-up question {index} about the chest scan."))
     assert reply.dropped_turns > 0
-    messages, ids, inputs = calls[-1]
-    kept_images = sum(len(m.images) for m in messages)
+    ids, inputs = calls[-1]
+    kept_images = inputs.get("pixel_values", torch.empty(0)).shape[0]
     assert image_tokens(llava, ids) == 4 * kept_images  # placeholder and pixels dropped together
-    assert inputs.get("pixel_values", torch.empty(0)).shape[0] == kept_images
-    assert kept_images == 0 and image_tokens(llava, calls[1][1]) == 4  # kept at first, then dropped
+    assert kept_images == 0 and image_tokens(llava, calls[1][0]) == 4  # kept at first, then dropped
 
 
 def test_four_bit_llava_keeps_the_vision_tower_in_16_bit(tiny_dirs):
@@ -134,8 +138,8 @@ def test_four_bit_llava_keeps_the_vision_tower_in_16_bit(tiny_dirs):
     four_bit = {n for n, m in loaded.model.named_modules() if type(m).__name__ == "Linear4bit"}
     assert any("language_model" in n for n in four_bit)
     assert not any("vision_tower" in n or "multi_modal_projector" in n for n in four_bit)
-    reply = drain(ChatSession(loaded, settings=GREEDY).send("look", images=[picture("red")]))
-    assert reply.finish_reason in ("stop", "length")
+    reply = drain(session_on(loaded).send("look", images=[picture("red")]))
+    assert reply.finish_reason in ("done", "stop_string", "length")
 
 
 def test_lora_adapter_on_the_language_model(tiny_dirs, tmp_path):
@@ -151,15 +155,16 @@ def test_lora_adapter_on_the_language_model(tiny_dirs, tmp_path):
     loaded = load_model(str(directory), adapters=[str(tmp_path / "bimedix2-lora")])
     lora_layers = [n for n, _ in loaded.model.named_modules() if n.endswith("lora_A")]
     assert lora_layers and all("language_model" in n for n in lora_layers)
-    session = ChatSession(loaded, settings=GREEDY)
+    session = session_on(loaded, adapter=loaded.default_adapter)
     calls = spy_inputs(session)
     drain(session.send("describe", images=[picture("red")]))
     with_adapter = calls[-1]
+    assert loaded.adapters.current == "bimedix2-lora"  # the reply's own adapter was switched in
     with torch.inference_mode():
-        ids = torch.tensor([with_adapter[1]])
-        adapted = loaded.model(input_ids=ids, **with_adapter[2]).logits[0, -1]
+        ids = torch.tensor([with_adapter[0]])
+        adapted = loaded.model(input_ids=ids, **with_adapter[1]).logits[0, -1]
         loaded.adapters.activate(None)
-        plain = loaded.model(input_ids=ids, **with_adapter[2]).logits[0, -1]
+        plain = loaded.model(input_ids=ids, **with_adapter[1]).logits[0, -1]
     assert not torch.allclose(adapted, plain, atol=1e-4)
 
 
@@ -177,12 +182,12 @@ def test_an_image_token_added_as_ordinary_text_is_protected(tiny_dirs, tmp_path)
                 entry["special"] = False
         (directory / name).write_text(json.dumps(data))
     loaded = load_model(str(directory))
-    session = ChatSession(loaded, settings=GREEDY)
+    session = session_on(loaded)
     calls = spy_inputs(session)
     drain(session.send("what is <image> here?"))
     drain(session.send("and now", images=[picture("red")]))
-    assert image_tokens(loaded, calls[0][1]) == 0
-    assert image_tokens(loaded, calls[1][1]) == 4
+    assert image_tokens(loaded, calls[0][0]) == 0
+    assert image_tokens(loaded, calls[1][0]) == 4
 
 
 def test_image_files_go_through_intake(llava, tmp_path):
@@ -190,7 +195,7 @@ def test_image_files_go_through_intake(llava, tmp_path):
 
     picture("red").save(tmp_path / "scan.png")
     (tmp_path / "report.png").write_bytes(b"%PDF-1.7 not an image")
-    session = ChatSession(llava, settings=GREEDY)
+    session = session_on(llava)
     drain(session.send("look at this", images=[tmp_path / "scan.png"]))
     assert session.messages[0].images[0].kind == "png"
     with pytest.raises(UserFacingError) as caught:

@@ -1,4 +1,8 @@
-"""Multi-turn sessions on the real preview model: language switching, history, Stop, errors."""
+"""Multi-turn sessions on the real preview model: language switching, history, Stop, errors.
+
+ChatSession only holds the history; every reply comes from engine.reply.reply, so these
+tests run that one entry point through the holder a CLI or a screen uses.
+"""
 
 import dataclasses
 import threading
@@ -7,9 +11,29 @@ import pytest
 
 from engine.errors import UserFacingError
 from engine.generation import GenerationSettings
-from engine.session import REPLY_INSTRUCTIONS, ChatSession
+from engine.reply import REPLY_INSTRUCTIONS, ReplyOptions
+from engine.session import ChatSession
 
 GREEDY = GenerationSettings(temperature=0, max_new_tokens=12, repetition_penalty=1.0)
+
+
+def session_on(model, settings=GREEDY, **options):
+    return ChatSession(model, ReplyOptions(settings=settings, **options))
+
+
+def spy_system_prompts(monkeypatch):
+    """The system prompt of every candidate prompt the engine measures."""
+    import engine.reply
+
+    seen = []
+    measure = engine.reply.measure_prompt
+
+    def spy(model, messages):
+        seen.append(messages[0].content if messages[0].role == "system" else None)
+        return measure(model, messages)
+
+    monkeypatch.setattr(engine.reply, "measure_prompt", spy)
+    return seen
 
 
 def drain(reply):
@@ -19,7 +43,7 @@ def drain(reply):
 
 
 def test_multi_turn_with_language_switching(preview):
-    session = ChatSession(preview, settings=GREEDY)
+    session = session_on(preview)
     first = drain(session.send("What are the symptoms of anemia?"))
     second = drain(session.send("وما هو العلاج؟"))
     third = drain(session.send("ok thanks"))
@@ -27,30 +51,22 @@ def test_multi_turn_with_language_switching(preview):
     assert [m.role for m in session.messages] == ["user", "assistant"] * 3
     assert session.messages[2].content == "وما هو العلاج؟"
     assert session.messages[3].content == second.text.strip()
-    assert second.finish_reason in ("stop", "length")
+    assert second.finish_reason in ("done", "stop_string", "length")
 
 
-def test_reply_language_steers_the_system_prompt(preview):
-    session = ChatSession(preview, settings=GREEDY)
-    seen = []
-    original = session.count_prompt_tokens
-
-    def spy(messages):
-        seen.append(messages[0].content)
-        return original(messages)
-
-    session.count_prompt_tokens = spy
+def test_reply_language_steers_the_system_prompt(preview, monkeypatch):
+    session = session_on(preview)
+    seen = spy_system_prompts(monkeypatch)
     drain(session.send("عندي حمى"))
     assert seen[-1].endswith(REPLY_INSTRUCTIONS["ar"])
-    session.language_policy = "en"
-    drain(session.send("عندي حمى"))
+    drain(session.send("عندي حمى", options=ReplyOptions(reply_language="en", settings=GREEDY)))
     assert seen[-1].endswith(REPLY_INSTRUCTIONS["en"])
 
 
 @pytest.mark.parametrize("text,code", [("", "empty_message"), ("   \n ", "empty_message"),
                                        ("x" * 20_001, "message_too_long")])
 def test_bad_messages_get_a_clear_error_and_lose_nothing(preview, text, code):
-    session = ChatSession(preview, settings=GREEDY)
+    session = session_on(preview)
     drain(session.send("hello"))
     before = list(session.messages)
     with pytest.raises(UserFacingError) as caught:
@@ -61,7 +77,7 @@ def test_bad_messages_get_a_clear_error_and_lose_nothing(preview, text, code):
 
 
 def test_images_on_a_text_model_are_left_out_with_a_notice(preview):
-    session = ChatSession(preview, settings=GREEDY)
+    session = session_on(preview)
     reply = drain(session.send("ما هذا؟", images=("scan.png",)))
     assert reply.dropped_images == 1
     assert any("الصور" in line for line in reply.notices())  # said in the reply language
@@ -69,18 +85,18 @@ def test_images_on_a_text_model_are_left_out_with_a_notice(preview):
     with pytest.raises(UserFacingError) as caught:
         session.send("", images=("scan.png",))  # an image alone: nothing this model can answer
     assert caught.value.code == "images_not_supported"
-    assert drain(session.send("hello")).finish_reason is not None
+    assert drain(session.send("hello")).finish_reason in ("done", "stop_string", "length")
 
 
 def test_user_typed_control_strings_do_not_end_the_turn(preview):
-    session = ChatSession(preview, settings=GREEDY)
+    session = session_on(preview)
     drain(session.send("<bos><start_of_turn>user <end_of_turn> <eos> hi"))
     assert session.messages[0].content.startswith("<bos><start_of_turn>")
 
 
 def test_long_history_is_trimmed_and_reported(preview):
     small = dataclasses.replace(preview, context_window=GREEDY.max_new_tokens + 120)
-    session = ChatSession(small, settings=GREEDY, system_prompt="Be brief.")
+    session = session_on(small, system_prompt="Be brief.")
     for index in range(6):
         reply = drain(session.send(f"Question number {index}: tell me about vitamin D and calcium."))
     assert reply.dropped_turns > 0
@@ -90,18 +106,18 @@ def test_long_history_is_trimmed_and_reported(preview):
 
 
 def test_stop_keeps_the_partial_reply(preview):
-    session = ChatSession(preview, settings=GenerationSettings(temperature=0, max_new_tokens=300))
+    session = session_on(preview, GenerationSettings(temperature=0, max_new_tokens=300))
     reply = session.send("Write a long essay about the heart.")
     for index, _ in enumerate(reply):
         if index == 2:
             reply.stop()
-    assert reply.finish_reason in ("cancelled", "stop")
+    assert reply.finish_reason == "stopped"
     assert session.messages[-1].content == reply.text.strip()
     assert not [t for t in threading.enumerate() if t.name == "bimedix-generate"]
 
 
 def test_one_reply_at_a_time(preview):
-    session = ChatSession(preview, settings=GREEDY)
+    session = session_on(preview)
     reply = session.send("hello")
     iterator = iter(reply)
     next(iterator)
@@ -115,19 +131,19 @@ def test_one_reply_at_a_time(preview):
 
 
 def test_a_reply_never_started_is_discarded(preview):
-    session = ChatSession(preview, settings=GREEDY)
+    session = session_on(preview)
     session.send("never read")
     drain(session.send("read this one"))
     assert [m.content for m in session.messages[::2]] == ["read this one"]
 
 
 def test_regenerate_answers_the_last_message_again(preview):
-    session = ChatSession(preview, settings=GREEDY)
+    session = session_on(preview)
     drain(session.send("What is anemia?"))
     drain(session.send("وما هو العلاج؟"))
     earlier = list(session.messages)
-    session.settings = GenerationSettings(temperature=1.0, seed=7, max_new_tokens=12)
-    reply = drain(session.regenerate())
+    reply = drain(session.regenerate(ReplyOptions(settings=GenerationSettings(temperature=1.0, seed=7,
+                                                                              max_new_tokens=12))))
     assert reply.language == "ar"
     assert len(session.messages) == 4
     assert session.messages[:3] == earlier[:3]  # only the last reply is replaced
@@ -135,7 +151,7 @@ def test_regenerate_answers_the_last_message_again(preview):
 
 
 def test_regenerate_needs_a_finished_reply_and_loses_nothing(preview):
-    session = ChatSession(preview, settings=GREEDY)
+    session = session_on(preview)
     with pytest.raises(UserFacingError) as caught:
         session.regenerate()
     assert caught.value.code == "nothing_to_regenerate"
@@ -152,52 +168,53 @@ def test_regenerate_needs_a_finished_reply_and_loses_nothing(preview):
 
 
 def test_a_regenerate_that_cannot_start_keeps_the_exchange(preview):
-    session = ChatSession(preview, settings=GREEDY)
+    session = session_on(preview)
     drain(session.send("hello"))
     before = list(session.messages)
-    session.language_policy = "klingon"  # the new reply fails before it starts
-    with pytest.raises(ValueError):
-        session.regenerate()
+    with pytest.raises(UserFacingError) as caught:  # the new reply fails before it starts
+        session.regenerate(ReplyOptions(adapter="not-loaded"))
+    assert caught.value.code == "unknown_adapter"
     assert session.messages == before
 
 
 def test_clear_forgets_everything(preview):
-    session = ChatSession(preview, settings=GREEDY)
+    session = session_on(preview)
     drain(session.send("مرحبا"))
     session.clear()
-    assert session.messages == [] and session.last_language is None
+    assert session.messages == []
+    # Nothing of the cleared conversation steers the next reply: a message with no
+    # language of its own is answered in the default, not in the forgotten Arabic.
+    assert drain(session.send("CBC?")).language == "en"
 
 
 def test_an_abandoned_reply_is_closed_and_the_session_stays_usable(preview):
-    session = ChatSession(preview, settings=GenerationSettings(temperature=0, max_new_tokens=300))
+    session = session_on(preview, GenerationSettings(temperature=0, max_new_tokens=300))
     reply = session.send("Tell me everything about the kidneys.")
     iterator = iter(reply)
     next(iterator)
     iterator.close()  # what a web framework does when the client goes away
     assert not [t for t in threading.enumerate() if t.name == "bimedix-generate"]
-    assert reply.finish_reason == "cancelled"
+    assert reply.finish_reason == "stopped"
     assert session.messages[-1].content == reply.text.strip()
-    assert drain(session.send("hello")).finish_reason is not None
+    assert drain(session.send("hello")).finish_reason in ("done", "stop_string", "length")
 
 
 def test_preview_answers_like_an_assistant_in_the_users_language(preview):
     """The preview's example exchanges make a base model answer rather than play the user."""
-    session = ChatSession(preview, settings=GenerationSettings(temperature=0, max_new_tokens=30))
+    session = session_on(preview, GenerationSettings(temperature=0, max_new_tokens=30))
     english = drain(session.send("What are the symptoms of diabetes?"))
     arabic = drain(session.send("ما هي أعراض السكري؟"))
-    assert session.system_prompt.startswith("The following is a conversation")
+    assert preview.card.system_prompt.startswith("The following is a conversation")
     assert not english.text.strip().startswith("I have")
     arabic_letters = sum("\u0600" <= ch <= "\u06ff" for ch in arabic.text)
     assert arabic_letters > len(arabic.text) / 2
 
 
-def test_empty_system_prompt_is_left_out(tiny_dirs):
+def test_empty_system_prompt_is_left_out(tiny_dirs, monkeypatch):
     from engine.loading import load_model
 
     loaded = load_model(str(tiny_dirs("llama")))  # its own chat template, no default system text
-    session = ChatSession(loaded, settings=GREEDY)
-    seen = []
-    original = session.count_prompt_tokens
-    session.count_prompt_tokens = lambda messages: seen.append(messages) or original(messages)
+    session = session_on(loaded)
+    seen = spy_system_prompts(monkeypatch)
     drain(session.send("hello"))
-    assert [m.role for m in seen[-1]] == ["user"]
+    assert seen == [None]

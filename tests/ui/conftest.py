@@ -88,6 +88,20 @@ def llava_app_url(tiny_dirs, tmp_path_factory):
         yield url
 
 
+@pytest.fixture(scope="session")
+def adapter_app_url(tiny_dirs, tmp_path_factory):
+    """The app on a tiny Llama with two adapters (the configured default: the last,
+    "second"), and a tiny Gemma offered beside it."""
+    from tests.engine.test_loading import make_adapter
+
+    folder = tmp_path_factory.mktemp("adapters")
+    llama = tiny_dirs("llama")
+    adapters = [make_adapter(llama, folder / name, seed=seed) for name, seed in (("first", 1), ("second", 2))]
+    with running_app("--model", str(llama), *(f"--adapter={path}" for path in adapters),
+                     "--model", str(tiny_dirs("gemma")), "--no-arena") as url:
+        yield url
+
+
 def browser_unavailable() -> str | None:
     try:
         import playwright.sync_api  # noqa: F401
@@ -122,12 +136,12 @@ def pytest_runtest_makereport(item, call):
 FAILED = pytest.StashKey[bool]()
 
 
-@pytest.fixture
-def page(playwright_driver, tmp_path, request):
-    """A fresh chromium profile per test (its own user-data-dir). A failed test leaves
-    artifacts/failed-TEST.png and the page's console in failed-TEST.console.txt."""
-    context = playwright_driver.chromium.launch_persistent_context(
-        str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+@contextmanager
+def browser_page(driver, profile: Path, request, name: str = ""):
+    """A page in a fresh chromium profile (its own user-data-dir: a person of its own).
+    A failed test leaves artifacts/failed-TEST[-NAME].png and the page's console."""
+    context = driver.chromium.launch_persistent_context(
+        str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
         viewport={"width": 1280, "height": 1000}, locale="en-US",
     )
     context.set_default_timeout(60_000)
@@ -139,9 +153,24 @@ def page(playwright_driver, tmp_path, request):
     finally:
         if request.node.stash.get(FAILED, False):
             ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / f"failed-{request.node.name}.png"), full_page=True)
-            (ARTIFACTS / f"failed-{request.node.name}.console.txt").write_text("\n".join(console), encoding="utf-8")
+            stem = f"failed-{request.node.name}{'-' + name if name else ''}"
+            page.screenshot(path=str(ARTIFACTS / f"{stem}.png"), full_page=True)
+            (ARTIFACTS / f"{stem}.console.txt").write_text("\n".join(console), encoding="utf-8")
         context.close()
+
+
+@pytest.fixture
+def page(playwright_driver, tmp_path, request):
+    """A fresh chromium profile per test."""
+    with browser_page(playwright_driver, tmp_path / "chromium-profile", request) as page:
+        yield page
+
+
+@pytest.fixture
+def second_page(playwright_driver, tmp_path, request):
+    """Another person's browser, beside `page`: its own profile, so its own session."""
+    with browser_page(playwright_driver, tmp_path / "chromium-profile-2", request, "second") as page:
+        yield page
 
 
 @pytest.fixture

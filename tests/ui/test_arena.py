@@ -13,9 +13,9 @@ from engine.pool import ModelPool, ModelSpec
 from tests.engine.test_loading import make_adapter
 from ui.arena import ArenaHandlers
 from ui.arena_round import ArenaConfig, ArenaRound, contestants, split_contestant
-from ui.conversation import ChatOptions
+from engine.reply import ReplyOptions
 
-SHORT = ChatOptions(settings=GenerationSettings(temperature=0, max_new_tokens=4, repetition_penalty=1.0))
+SHORT = ReplyOptions(settings=GenerationSettings(temperature=0, max_new_tokens=4, repetition_penalty=1.0))
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +62,8 @@ def test_a_round_streams_both_sides_and_votes_only_once_both_replied(pool, store
         assert not arena.can_vote or (a.pending is None and b.pending is None)
     assert ticks >= 2 and arena.can_vote
     for side in arena.sides:
-        assert [m.role for m in side.session.messages] == ["user", "assistant"]
-        assert side.session.messages[0].content == "ما هو فقر الدم؟"
+        assert [m.role for m in side.messages] == ["user", "assistant"]
+        assert side.messages[0].content == "ما هو فقر الدم؟"
     receipt = arena.vote("model_a", "clearer", "ar")
     assert {receipt.model_a, receipt.model_b} == {arena.battle.model_a, arena.battle.model_b}
     with pytest.raises(ArenaError) as again:
@@ -92,32 +92,32 @@ def test_two_adapters_of_one_model_each_answer_with_their_own(pool, store, tiny_
     arena = joined(pool, store, contestants=(llama, f"{llama}:kind"))
     finish(arena)
     by_id = dict(zip((arena.battle.model_a, arena.battle.model_b), arena.sides))
-    assert by_id[llama].session.adapter is None and by_id[f"{llama}:kind"].session.adapter == "kind"
-    replies = {side.session.messages[1].content for side in arena.sides}
+    assert by_id[llama].options.adapter is None and by_id[f"{llama}:kind"].options.adapter == "kind"
+    replies = {side.messages[1].content for side in arena.sides}
     assert len(replies) == 2  # the adapter changes the (greedy) reply
 
 
 def test_stop_ends_both_replies_and_keeps_what_was_shown(pool, store):
     arena = joined(pool, store)
-    long = ChatOptions(settings=GenerationSettings(temperature=0, max_new_tokens=400, repetition_penalty=1.0))
+    long = ReplyOptions(settings=GenerationSettings(temperature=0, max_new_tokens=400, repetition_penalty=1.0))
     stream = arena.send("Tell me everything", [], long)
     next(stream)
     stream.close()
     for side in arena.sides:
-        assert side.pending is None and side.session.messages[-1].role == "assistant"
+        assert side.pending is None and side.messages[-1].role == "assistant"
     assert threading.active_count() < 20 and not any(t.name == "bimedix-generate" for t in threading.enumerate())
 
 
 def test_a_message_one_side_refuses_is_taken_back_from_both(pool, store, monkeypatch):
     arena = joined(pool, store)
     finish(arena)
-    before = [list(side.session.messages) for side in arena.sides]
+    before = [list(side.messages) for side in arena.sides]
     refusing = arena.sides[1]
     monkeypatch.setattr(refusing.session, "send", lambda *a, **k: (_ for _ in ()).throw(
         UserFacingError("prompt_too_long", tokens=9000, budget=100)))
     with pytest.raises(UserFacingError):
         list(arena.send("a second question", [], SHORT))
-    assert [side.session.messages for side in arena.sides] == before
+    assert [side.messages for side in arena.sides] == before
     assert arena.can_vote  # the first exchange still stands
 
 

@@ -41,6 +41,7 @@ def assert_aligned(layout: dict) -> None:
 def test_each_message_gets_its_own_direction(page, app_url, screenshot):
     open_app(page, app_url)
     set_number(page, "bmx-max-new-tokens", 6)
+    set_number(page, "bmx-temperature", 0)  # greedy: a sampled reply can come back empty
     for text in (ENGLISH, ARABIC, MIXED_ARABIC, MIXED_ENGLISH, LIST_AND_CODE):
         send(page, text)
         assert page.locator("#bmx-input textarea").input_value() == ""  # cleared once sent
@@ -232,3 +233,33 @@ def test_arena_vote_flow_reveals_identities_only_after_the_vote(page, llava_app_
     page.locator("#arena-new-round").click()
     page.wait_for_function("document.querySelector('#arena-reveal').innerText.trim() === ''")
     assert page.locator("#arena-a [data-testid='bot']").count() == 0
+
+
+def choose(page, elem_id: str, option: str) -> None:
+    page.locator(f"#{elem_id} input").click()
+    page.locator("ul[role='listbox'] li", has_text=option).click()
+
+
+def test_one_persons_adapter_is_never_anothers_default(page, second_page, adapter_app_url, tiny_dirs):
+    """A picks adapter "first" and chats; B, opening the app afterwards, sees the configured
+    default ("second"), also after switching models back and forth (where the adapter of
+    whoever replied last used to be preselected)."""
+    llama, gemma = tiny_dirs("llama").name, tiny_dirs("gemma").name
+    open_app(page, adapter_app_url)
+    adapter = "#bmx-adapter input"
+    assert page.locator(adapter).input_value() == "second"
+    choose(page, "bmx-adapter", "first")
+    set_number(page, "bmx-max-new-tokens", 4)
+    send(page, "Hello from A")
+    assert page.locator(adapter).input_value() == "first"
+
+    open_app(second_page, adapter_app_url)
+    assert second_page.locator(adapter).input_value() == "second"
+    for model in (gemma, llama):
+        choose(second_page, "bmx-model", model)
+        second_page.wait_for_function(f"document.querySelector('#model-card').innerText.includes({model!r})")
+    second_page.wait_for_function(f"document.querySelector({adapter!r}).value === 'second'")
+    set_number(second_page, "bmx-max-new-tokens", 4)
+    send(second_page, "Hello from B")
+    assert second_page.locator(adapter).input_value() == "second"
+    assert page.locator(adapter).input_value() == "first"  # and A's choice stays A's

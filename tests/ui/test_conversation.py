@@ -1,5 +1,7 @@
 """A browser session's conversation and what the chat panel shows of it (tiny models: fast)."""
 
+import threading
+
 import pytest
 from PIL import Image
 
@@ -7,13 +9,15 @@ from engine.errors import UserFacingError
 from engine.generation import GenerationSettings
 from engine.loading import load_model
 from tests.engine.test_loading import make_adapter
-from ui.chat import build_chat_app
-from ui.conversation import ChatOptions, Conversation
 from engine.pool import ModelPool, ModelSpec
+from engine.reply import ReplyOptions
+from ui.chat import build_chat_app
+from ui.common import chosen_adapter
+from ui.conversation import Conversation
 from ui.handlers import chat_options
 from ui.transcript import chat_messages
 
-SHORT = ChatOptions(settings=GenerationSettings(temperature=0, max_new_tokens=4, repetition_penalty=1.0))
+SHORT = ReplyOptions(settings=GenerationSettings(temperature=0, max_new_tokens=4, repetition_penalty=1.0))
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +79,7 @@ def test_regenerate_keeps_the_image_of_the_last_turn(vision_model, scan):
     reply = conversation.regenerate(SHORT)
     assert chat_messages(conversation)[0] == before[0]  # the turn is shown while it regenerates
     finish(conversation, reply)
-    assert conversation.attachments == [(scan,)] and len(conversation.session.messages) == 2
+    assert conversation.attachments == [(scan,)] and len(conversation.messages) == 2
     assert chat_messages(conversation)[0] == before[0]
 
 
@@ -97,12 +101,12 @@ def test_a_file_that_is_not_an_image_changes_nothing(vision_model, tmp_path):
 
 def test_clear_while_a_reply_streams_leaves_nothing_behind(text_model):
     conversation = Conversation(text_model)
-    reply = conversation.send("hello", [], ChatOptions(settings=GenerationSettings(max_new_tokens=50)))
+    reply = conversation.send("hello", [], ReplyOptions(settings=GenerationSettings(max_new_tokens=50)))
     next(iter(reply))
     conversation.clear()  # Clear arrives while the reply is still being written
     reply.close()  # then Gradio closes the cancelled stream
     conversation.finish()
-    assert conversation.session.messages == [] and chat_messages(conversation) == []
+    assert conversation.messages == [] and chat_messages(conversation) == []
     finish(conversation, conversation.send("again", [], SHORT))
     assert len(chat_messages(conversation)) == 2
 
@@ -112,11 +116,11 @@ def test_sessions_are_separate_and_each_reply_uses_its_own_adapter(tiny_dirs, tm
     loaded = load_model(str(directory), adapters=[str(make_adapter(directory, tmp_path / "first", seed=1))])
     seen = []
     generate = loaded.adapters.model.generate
-    loaded.adapters.model.generate = lambda **kw: seen.append(loaded.adapters.active) or generate(**kw)
+    loaded.adapters.model.generate = lambda **kw: seen.append(loaded.adapters.current) or generate(**kw)
     alice, bob = Conversation(loaded), Conversation(loaded)
-    finish(alice, alice.send("hello from alice", [], ChatOptions(settings=SHORT.settings, adapter="first")))
-    finish(bob, bob.send("مرحبا من بوب", [], ChatOptions(settings=SHORT.settings, adapter="none")))
-    finish(alice, alice.send("again", [], ChatOptions(settings=SHORT.settings, adapter="first")))
+    finish(alice, alice.send("hello from alice", [], ReplyOptions(settings=SHORT.settings, adapter="first")))
+    finish(bob, bob.send("مرحبا من بوب", [], ReplyOptions(settings=SHORT.settings, adapter=None)))
+    finish(alice, alice.send("again", [], ReplyOptions(settings=SHORT.settings, adapter="first")))
     assert seen == ["first", None, "first"]
     assert "bob" not in str(chat_messages(alice)) and "alice" not in str(chat_messages(bob))
 
@@ -130,12 +134,11 @@ def test_the_adapter_selector_lists_the_loaded_adapters_and_choosing_one_leaves_
     assert [value for _, value in selector.choices] == ["none", "first"] and selector.value == "first"
     loaded = pool.get(pool.default)
     alice, bob = Conversation(loaded), Conversation(loaded)
-    alice._apply(ChatOptions(adapter="none"))
-    bob._apply(ChatOptions(adapter="first"))
+    finish(alice, alice.send("hello", [], ReplyOptions(settings=SHORT.settings, adapter=chosen_adapter(loaded, "none"))))
+    finish(bob, bob.send("hello", [], ReplyOptions(settings=SHORT.settings, adapter=chosen_adapter(loaded, "first"))))
     # A choice is the session's own: it applies to that session's replies only.
-    assert alice.session.adapter is None and bob.session.adapter == "first"
-    alice._apply(ChatOptions(adapter="not-loaded-here"))
-    assert alice.session.adapter is None
+    assert alice.options.adapter is None and bob.options.adapter == "first"
+    assert chosen_adapter(loaded, "not-loaded-here") is None  # a selector left over from another model
 
 
 @pytest.mark.parametrize("seed,expected", [(-1, None), (None, None), (0, 0), (42.0, 42)])
@@ -157,7 +160,7 @@ def test_stop_while_a_message_waits_in_the_queue_keeps_it_from_starting(tiny_dir
     handlers.stop(conversation)  # ... and Stop comes before its turn
     shown, box = _respond(handlers, conversation, "What is anemia?")
     assert shown == [] and box["text"] == "What is anemia?"  # never sent; the text stays to send again
-    assert conversation.session.messages == []
+    assert conversation.messages == []
 
     handlers.stop(conversation)  # a late Stop, after everything ended ...
     handlers.expect_reply(conversation)  # ... does not swallow the next message
@@ -169,7 +172,118 @@ def test_stop_that_misses_a_reply_by_a_moment_still_stops_it(text_model):
     conversation = Conversation(text_model)
     conversation.stop()  # read `pending` just before the reply was filed there
     finish(conversation, reply := conversation.send("What is anemia?", [], SHORT))
-    assert reply.finish_reason == "cancelled" and reply.text == ""
+    assert reply.finish_reason == "stopped" and reply.text == ""
     assert not conversation.stop_requested  # used up: the next message runs
     finish(conversation, reply := conversation.send("And the treatment?", [], SHORT))
-    assert reply.finish_reason != "cancelled" and reply.text
+    assert reply.finish_reason != "stopped" and reply.text
+
+
+# --- every caller gets the same reasons --------------------------------------------------
+
+SCRIPTS = {  # reason -> (what the model "writes", then: "eos" | "more" | "until stopped" | "fail")
+    "done": ("Rest and drink fluids.", "eos"),
+    "stop_string": ("Rest.\nUser: and you?", "more"),
+    "length": ("one two three four five six seven eight nine ten " * 3, "more"),
+    "stopped": ("Rest and", "until stopped"),
+    "failed": ("Rest and drink fluids.", "fail"),
+}
+LIMIT = ReplyOptions(settings=GenerationSettings(temperature=0, max_new_tokens=24, repetition_penalty=1.0))
+
+
+def scripted_backend(reason):
+    """Tokens as a model would send them for `reason`, in the tokenizer of the model asked."""
+    from engine.backend import registered
+
+    text, end = SCRIPTS[reason]
+
+    def backend(request, stop):
+        model = registered(request.model_key)
+        tokens = model.tokenizer(text, add_special_tokens=False)["input_ids"]
+        yield from tokens[:3] if end == "fail" else tokens
+        if end == "eos":
+            yield model.stop_token_ids[0]
+        elif end == "fail":
+            raise RuntimeError("the GPU fell over")
+        while end == "until stopped" and not stop.is_set():
+            threading.Event().wait(0.05)  # a model's pace: Stop comes long before the length limit
+            yield tokens[-1]
+    return backend
+
+
+def read(replies, stop):
+    """Read replies to their end (pressing Stop after the first chunk when `stop` is given)."""
+    try:
+        for index, _ in enumerate(replies):
+            if index == 0 and stop:
+                stop()
+    except UserFacingError:
+        pass
+
+
+def reasons_from(caller, reason, model, pool, tmp_path):
+    from engine.reply import reply
+    from engine.session import ChatSession
+    from engine.messages import Message
+
+    backend = scripted_backend(reason)
+    stopping = reason == "stopped"
+    if caller == "reply":
+        answer = reply(model, [Message("user", "What helps a cold?")], LIMIT, backend=backend)
+        read(answer, stopping and answer.stop)
+        return [answer.finish_reason]
+    if caller in ("session", "session regenerate"):
+        session = ChatSession(model, LIMIT, backend=scripted_backend("done"))
+        answer = session.send("What helps a cold?")
+        if caller == "session regenerate":
+            read(answer, None)
+            session.backend = backend
+            answer = session.regenerate()
+        else:
+            session.backend = backend
+            answer = session.send("And a fever?")
+        read(answer, stopping and answer.stop)
+        return [answer.finish_reason]
+    if caller in ("chat", "chat regenerate"):
+        conversation = Conversation(model, backend if caller == "chat" else scripted_backend("done"))
+        answer = conversation.send("What helps a cold?", [], LIMIT)
+        if caller == "chat regenerate":
+            finish(conversation, answer)
+            conversation.session.backend = backend
+            answer = conversation.regenerate(LIMIT)
+        read(answer, stopping and conversation.stop)
+        conversation.finish(answer)
+        return [answer.finish_reason]
+    from arena import ensure_study, open_store
+    from ui.arena_round import ArenaConfig, ArenaRound
+
+    store = open_store(str(tmp_path / "arena.db"))
+    ensure_study(store, "default")
+    arena = ArenaRound(pool, store, ArenaConfig(), backend)
+    arena.join("Dr Sara", None)
+    replies = []
+    for side in arena.sides:  # keep each side's Reply as the round starts it
+        side.send = lambda *args, _send=side.send: replies.append(_send(*args)) or replies[-1]
+    read(arena.send("What helps a cold?", [], LIMIT), stopping and (lambda: [s.stop() for s in arena.sides]))
+    assert all(side.pending is None for side in arena.sides)
+    return [answer.finish_reason for answer in replies]
+
+
+@pytest.fixture(scope="module")
+def transcript_model(tiny_dirs):
+    return load_model(str(tiny_dirs("mixtral")))  # the transcript format: it has stop strings
+
+
+@pytest.fixture(scope="module")
+def transcript_pool(tiny_dirs, tmp_path_factory):
+    mixtral = tiny_dirs("mixtral")
+    adapter = make_adapter(mixtral, tmp_path_factory.mktemp("mixtral-adapter") / "kind", seed=3,
+                           targets=("q_proj", "v_proj"))
+    return ModelPool([ModelSpec(str(mixtral), (str(adapter),))])  # contestants: bare and with "kind"
+
+
+@pytest.mark.parametrize("reason", list(SCRIPTS))
+@pytest.mark.parametrize("caller", ["reply", "session", "session regenerate", "chat", "chat regenerate", "arena"])
+def test_every_caller_gets_the_same_finish_reason(caller, reason, transcript_model, transcript_pool, tmp_path):
+    model = transcript_pool.get(transcript_pool.default) if caller == "arena" else transcript_model
+    reasons = reasons_from(caller, reason, model, transcript_pool, tmp_path)
+    assert reasons == [reason] * len(reasons) and reasons

@@ -9,10 +9,11 @@ from PIL import Image
 
 from engine.generation import GenerationSettings
 from engine.loading import load_model
-from ui.conversation import ChatOptions, Conversation
+from engine.reply import ReplyOptions
+from ui.conversation import Conversation
 from ui.export import MAX_AGE_S, write_exports
 
-SHORT = ChatOptions(settings=GenerationSettings(temperature=0, max_new_tokens=4, repetition_penalty=1.0))
+SHORT = ReplyOptions(settings=GenerationSettings(temperature=0, max_new_tokens=4, repetition_penalty=1.0))
 
 
 @pytest.fixture(scope="module")

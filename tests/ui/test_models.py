@@ -15,15 +15,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from engine.backend import RemoteTokens
 from engine.errors import UserFacingError
 from engine.generation import GenerationSettings
 from engine.pool import ModelPool, ModelSpec
 from tests.engine.test_images import dicom_dataset, write_dicom
-from ui.conversation import PREVIEW_SUFFIX, ChatOptions, Conversation
+from engine.reply import ReplyOptions
+from ui.conversation import PREVIEW_SUFFIX, Conversation
 from ui.handlers import ChatHandlers
 from ui.transcript import chat_messages
 
-GREEDY = ChatOptions(settings=GenerationSettings(temperature=0, max_new_tokens=5, repetition_penalty=1.0))
+GREEDY = ReplyOptions(settings=GenerationSettings(temperature=0, max_new_tokens=5, repetition_penalty=1.0))
 SETTINGS = ("auto", 0.0, 0.9, 5, 1.0, -1, "none")  # reply language ... adapter, as the screen sends them
 
 
@@ -86,17 +88,17 @@ def test_switching_models_keeps_the_conversation_and_the_next_reply_uses_the_new
     assert name == llava and conversation.loaded is pool.get(llava) and "###" in card
     assert adapter["choices"] == ["none"]
     _, _, conversation = drain(handlers.respond({"text": "ما علاجه؟", "files": []}, conversation, *SETTINGS, "ar"))
-    contents = [m.content for m in conversation.session.messages]
+    contents = [m.content for m in conversation.messages]
     assert contents[0] == "What is anemia?" and contents[2] == "ما علاجه؟" and len(contents) == 4
 
 
 def test_a_model_that_cannot_load_leaves_the_selector_and_the_chat_as_they_were(pool, tiny_dirs):
     handlers = ChatHandlers(pool)
     _, _, conversation = drain(handlers.respond({"text": "hello", "files": []}, None, *SETTINGS, "en"))
-    before = list(conversation.session.messages)
+    before = list(conversation.messages)
     name, card, adapter, after = handlers.switch_model("bimedix-bi", conversation, "en")
     assert name == str(tiny_dirs("llama"))  # the selector goes back
-    assert after is conversation and conversation.session.messages == before
+    assert after is conversation and conversation.messages == before
 
 
 def test_no_switch_while_a_reply_is_being_written(pool):
@@ -185,9 +187,9 @@ def test_on_zerogpu_only_token_generation_crosses_to_the_gpu_worker(fake_spaces,
     assert handlers.backend.run.wrapped is worker_tokens
     _, _, conversation = drain(handlers.respond({"text": "What is anemia?", "files": []}, None, *SETTINGS, "en"))
     # Same greedy reply as in-process, and the history lives in this process.
-    assert conversation.session.messages[1].content == expected.session.messages[1].content
+    assert conversation.messages[1].content == expected.messages[1].content
     _, _, conversation = drain(handlers.respond({"text": "ما علاجه؟", "files": []}, conversation, *SETTINGS, "en"))
-    assert [m.role for m in conversation.session.messages] == ["user", "assistant"] * 2
+    assert [m.role for m in conversation.messages] == ["user", "assistant"] * 2
     assert handlers.backend.run.exit_codes == [0, 0]
 
 
@@ -202,4 +204,80 @@ def test_on_zerogpu_stop_ends_the_worker(fake_spaces, tiny_dirs):
         _, _, conversation = next(stream)
     stream.close()  # what Gradio does on Stop
     assert handlers.backend.run.exit_codes == [0]
-    assert conversation.pending is None and conversation.session.messages[-1].role == "assistant"
+    assert conversation.pending is None and conversation.messages[-1].role == "assistant"
+
+
+@pytest.fixture(scope="module")
+def adapter_pool(tiny_dirs, tmp_path_factory):
+    """A tiny Llama with adapters "first" and "second" (the configured default: the last)."""
+    from tests.engine.test_loading import make_adapter
+
+    folder = tmp_path_factory.mktemp("two-adapters")
+    llama = tiny_dirs("llama")
+    adapters = tuple(str(make_adapter(llama, folder / name, seed=seed)) for name, seed in (("first", 1), ("second", 2)))
+    return ModelPool([ModelSpec(str(llama), adapters), ModelSpec(str(tiny_dirs("gemma")))])
+
+
+A_SAYS = ["hello", "what is anemia?", "thanks"]
+B_SAYS = ["مرحبا", "ما هو فقر الدم؟", "شكرا"]
+
+
+def settings_with(adapter):
+    return ("auto", 0.0, 0.9, 5, 1.0, -1, adapter)
+
+
+def chat_alone(pool, lines, adapter):
+    """The replies one person gets with `adapter`, nobody else on the app."""
+    handlers, conversation = ChatHandlers(pool), None
+    for line in lines:
+        _, _, conversation = drain(handlers.respond({"text": line, "files": []}, conversation,
+                                                    *settings_with(adapter), "en"))
+    return [m.content for m in conversation.messages[1::2]]
+
+
+def chat_interleaved(handlers, pool):
+    """A picks "first"; B opens afterwards, takes what the screen offers; their turns interleave."""
+    from ui.common import adapter_choices
+
+    loaded = pool.get(pool.default)
+    conversations, offered, turns = {}, {}, {"A": threading.Event(), "B": threading.Event()}
+
+    def person(name, adapter, lines, other):
+        conversation = None
+        for line in lines:
+            turns[name].wait(30)
+            turns[name].clear()
+            _, _, conversation = drain(handlers.respond({"text": line, "files": []}, conversation,
+                                                        *settings_with(adapter or offered[name]), "en"))
+            turns[other].set()  # one turn each, in turn
+        conversations[name] = conversation
+
+    alice = threading.Thread(target=person, args=("A", "first", A_SAYS, "B"))
+    alice.start()
+    turns["A"].set()
+    turns["B"].wait(30)  # A has had a reply with "first": now B opens the app
+    offered["B"] = adapter_choices(loaded)["value"]
+    # ... and switches models back and forth, which used to inherit the last reply's adapter
+    _, _, adapter, switched = handlers.switch_model(pool.names()[1], None, "en")
+    _, _, adapter, switched = handlers.switch_model(pool.names()[0], switched, "en")
+    offered["B switched"] = adapter["value"]
+    bob = threading.Thread(target=person, args=("B", None, B_SAYS, "A"))
+    bob.start()
+    alice.join(120)
+    bob.join(120)
+    replies = {name: [m.content for m in c.messages[1::2]] for name, c in conversations.items()}
+    return offered, replies
+
+
+@pytest.mark.parametrize("zero_gpu", [False, True], ids=["local", "zerogpu"])
+def test_one_persons_adapter_never_reaches_another_person(adapter_pool, zero_gpu, request):
+    if zero_gpu:
+        request.getfixturevalue("fake_spaces")
+    expected_a = chat_alone(adapter_pool, A_SAYS, "first")
+    expected_b = chat_alone(adapter_pool, B_SAYS, "second")
+    assert expected_b != chat_alone(adapter_pool, B_SAYS, "first")  # the adapter shows in the replies
+    handlers = ChatHandlers(adapter_pool)
+    assert isinstance(handlers.backend, RemoteTokens) == zero_gpu
+    offered, replies = chat_interleaved(handlers, adapter_pool)
+    assert offered == {"B": "second", "B switched": "second"}  # the configured default, not A's choice
+    assert replies == {"A": expected_a, "B": expected_b}  # each generated with their own adapter only

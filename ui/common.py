@@ -1,0 +1,58 @@
+"""What every screen shares: the model card, the adapter selector's choices, a
+MultimodalTextbox value as text and files, and a UserFacingError shown as a warning.
+
+A leaf of ui/: it imports nothing from the other screens, so they can all import it.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from engine.errors import UserFacingError, notice
+from engine.loading import LoadedModel
+from ui.strings import text
+
+NO_ADAPTER = "none"  # the adapter selector's value for the bare base model
+EMPTY_INPUT = {"text": "", "files": []}
+
+
+def model_card(loaded: LoadedModel, lang: str, problem: UserFacingError | None = None) -> str:
+    """The model's card: title, description, notice (cards are written in English), and,
+    when the app had to fall back to the preview model, why."""
+    card = loaded.card
+    lines = [f"### {text('model_heading', lang)}", f"**{card.title}**  ", card.description]
+    if card.notice:
+        lines.append(f"\n⚠️ {card.notice}")
+    if not card.medical and (lang != "en" or not card.notice):  # the English notice says it already
+        lines.append(f"\n⚠️ {text('not_medical', lang)}")
+    if problem is not None:
+        lines.append(f"\nℹ️ {problem.message(lang)} {notice('preview_fallback', lang)}")
+    return "\n".join(lines)
+
+
+def adapter_choices(loaded: LoadedModel) -> dict:
+    """The adapter selector for a model: "none" plus its adapters, on the model's own
+    default (never on whatever another person's reply used last)."""
+    adapters = loaded.adapters.names()
+    return {"choices": [NO_ADAPTER, *adapters], "value": loaded.default_adapter or NO_ADAPTER,
+            "interactive": bool(adapters)}
+
+
+def chosen_adapter(loaded: LoadedModel, choice: str | None) -> str | None:
+    """The selector's value as an engine adapter: a name this model lacks (a selector
+    left over from another model) means the bare model."""
+    return choice if choice in loaded.adapters.names() else None
+
+
+def split_message(message: dict | str | None) -> tuple[str, list[str]]:
+    """A MultimodalTextbox value as (text, file paths)."""
+    if isinstance(message, str):
+        return message, []
+    message = message or {}
+    files = [f if isinstance(f, str) else f.get("path") for f in message.get("files") or []]
+    return message.get("text") or "", [f for f in files if f]
+
+
+def warn(error: UserFacingError, lang: str, *more: str) -> None:
+    """Tell the person what went wrong, in the interface language (a toast, no traceback)."""
+    gr.Warning(" ".join([error.message(lang), *more]))
