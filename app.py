@@ -10,6 +10,7 @@ instead of failing to start. --adapter directories go with the first model.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
 
@@ -23,6 +24,31 @@ def model_specs(models: list[str], adapters: list[str], load_in_4bit: bool | Non
     names = list(dict.fromkeys(names))  # a model named twice is offered once
     return [ModelSpec(name, tuple(adapters) if index == 0 else (), load_in_4bit)
             for index, name in enumerate(names)]
+
+
+def exposure_problem(host: str, auth: list[str], no_auth: bool, environ=os.environ) -> str | None:
+    """Why serving on `host` this way is refused, or None.
+
+    Conversations are medical: an app reachable from the network needs a login. Loopback
+    needs none; a Hugging Face Space (SPACE_ID set) is published through Hugging Face,
+    which decides who sees it; `--no-auth` is the operator saying so on purpose.
+    """
+    if auth or no_auth or environ.get("SPACE_ID") or host == "localhost":
+        return None
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:  # a host name: it may resolve to anything
+        pass
+    return (f"--host {host} serves the app to the network with no login. Give --auth USER:PASSWORD "
+            "(repeatable), or --no-auth if it is meant to be open.")
+
+
+def auth_pairs(values: list[str]) -> list[tuple[str, str]]:
+    pairs = [tuple(value.split(":", 1)) for value in values]
+    if any(len(pair) != 2 or not all(pair) for pair in pairs):
+        raise ValueError("--auth takes USER:PASSWORD")
+    return pairs
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -53,7 +79,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     parser.add_argument("--max-concurrency", type=int, default=1,
                         help="replies generated at once on each loaded model (default 1)")
+    parser.add_argument("--auth", action="append", default=[], metavar="USER:PASSWORD",
+                        help="require this login (repeatable); needed to serve beyond loopback")
+    parser.add_argument("--no-auth", action="store_true",
+                        help="serve beyond loopback without a login, on purpose")
     args = parser.parse_args(argv)
+    problem_with_host = exposure_problem(args.host, args.auth, args.no_auth)
+    if problem_with_host:
+        parser.error(problem_with_host)
+    try:
+        logins = auth_pairs(args.auth)
+    except ValueError as error:
+        parser.error(str(error))
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     from ui.arena_round import ArenaConfig
@@ -73,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     # Replies are limited per model (engine/backend.py); this covers the light events
     # (relabelling, export, clear).
     demo.queue(default_concurrency_limit=8)
-    demo.launch(server_name=args.host, server_port=args.port, **launch_options())
+    demo.launch(server_name=args.host, server_port=args.port, auth=logins or None, **launch_options())
 
 
 if __name__ == "__main__":

@@ -20,6 +20,16 @@ MESSAGES = MappingProxyType({
         "en": "The message is too long ({size} characters; the limit is {limit}). Please shorten it.",
         "ar": "الرسالة طويلة جدًا ({size} حرفًا، والحد الأقصى {limit}). يرجى اختصارها.",
     },
+    "message_too_many_tokens": {
+        "en": "The message is too long for the model ({tokens} tokens; the limit is {limit}). Please shorten it.",
+        "ar": "الرسالة أطول مما يستطيع النموذج قراءته ({tokens} رمزًا، والحد الأقصى {limit}). يرجى اختصارها.",
+    },
+    "invalid_text": {
+        "en": "The message contains characters that are not valid text (broken Unicode). Please retype "
+              "or paste it again.",
+        "ar": "تحتوي الرسالة على محارف ليست نصًا صالحًا (ترميز يونيكود تالف). يرجى إعادة كتابتها أو لصقها "
+              "مرة أخرى.",
+    },
     "prompt_too_long": {
         "en": "This message alone needs {tokens} tokens but the model can read only {budget} "
               "before replying. Please shorten it or lower the reply length.",

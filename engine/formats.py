@@ -17,6 +17,7 @@ Exact strings are copied from the models' own training code and pinned by golden
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Callable, Sequence
@@ -94,6 +95,9 @@ class RoleSeparatedFormat:
     stop_strings: tuple[str, ...]
     add_bos: bool
     supports_images: bool = False
+    # Role markers that are plain text in this format (the transcript's "User:"): at the
+    # start of a line of a turn, they would forge another turn, so their colon becomes "：".
+    role_markers: tuple[str, ...] = ()
 
     def render(self, messages: Sequence[Message], system_prompt: str | None = None) -> RenderedPrompt:
         """Render messages; a trailing user turn gets the generation prefix."""
@@ -102,6 +106,8 @@ class RoleSeparatedFormat:
         head, tail = self.system_template.split("{system}")
         segments = [Segment(head, True)]
         if system_text:
+            # Not defused: the system prompt is the operator's, and the preview's holds
+            # example turns on purpose.
             segments.append(Segment(system_text, False, "system"))
         segments.append(Segment(tail, True))
         for message in turns:
@@ -114,13 +120,20 @@ class RoleSeparatedFormat:
         if message.role == "user":
             image = _image_prefix(message, IMAGE_PLACEHOLDER) if self.supports_images else None
             return [Segment(self.user_prefix, True), *([image] if image else []),
-                    Segment(message.content, False, "user"), Segment(self.user_suffix, True)]
+                    Segment(self._written(message.content), False, "user"), Segment(self.user_suffix, True)]
         # The generation prefix is exactly how an assistant turn starts, so that
         # render(messages[:k]) is a prefix of render(messages).
         return [Segment(self.generation_prefix, True),
                 Segment(self.assistant_prefix, True),
-                Segment(message.content, False, "assistant"),
+                Segment(self._written(message.content), False, "assistant"),
                 Segment(self.assistant_suffix, True, "assistant")]
+
+    def _written(self, text: str) -> str:
+        """Person- or model-written text, with no line that reads as a role marker."""
+        for marker in self.role_markers:
+            name = re.escape(marker.rstrip(":"))
+            text = re.sub(rf"(?mi)^(\s*{name})\s*:", r"\1：", text)
+        return text
 
 
 VICUNA_SYSTEM = (
@@ -181,6 +194,7 @@ TRANSCRIPT = RoleSeparatedFormat(
     assistant_suffix="\n",
     stop_strings=("\nUser:", "\nAssistant:", "\n\n\n"),
     add_bos=True,
+    role_markers=("User:", "Assistant:"),
 )
 
 

@@ -8,6 +8,21 @@ from typing import Literal
 Role = Literal["system", "user", "assistant"]
 ROLES: tuple[str, ...] = ("system", "user", "assistant")
 
+# Bidi embedding, override and isolate controls: invisible, they reorder what is shown
+# ("Dose: \u202e05\u202c mg" displays as "50 mg" while the model reads "05"). Removed from
+# what the model reads, what is stored and what is shown. The marks (LRM, RLM, ALM) stay:
+# Arabic text uses them, and they reverse nothing.
+BIDI_CONTROLS = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+
+
+def without_bidi_controls(text: str) -> str:
+    return text.translate(BIDI_CONTROLS)
+
+
+def has_lone_surrogates(text: str) -> bool:
+    """Text no UTF-8 can hold (a lone surrogate sent through the API)."""
+    return any(0xD800 <= ord(ch) <= 0xDFFF for ch in text)
+
 
 @dataclass(frozen=True)
 class Message:

@@ -32,9 +32,13 @@ from engine.history import fit_history
 from engine.images import is_decoded
 from engine.language import POLICIES, conversation_language
 from engine.loading import LoadedModel
-from engine.messages import Message
+from engine.messages import Message, has_lone_surrogates, without_bidi_controls
 
 MAX_MESSAGE_CHARS = 20_000  # far beyond any question; stops a pasted book before tokenizing
+# Characters do not bound tokens (an emoji can be 4): 20,000 of them once made 80,000 tokens
+# and 44 s of prefill on a long-context model, holding the model from everyone else.
+MAX_MESSAGE_TOKENS = 8_192
+MAX_TOKENS_PER_CHAR = 4  # byte-level tokenizers: at most one token per UTF-8 byte
 
 # Said to the model in the reply language itself, which steers small models best.
 REPLY_INSTRUCTIONS = {
@@ -232,10 +236,16 @@ def _newest_user_message(model: LoadedModel, messages: Sequence[Message]) -> Mes
     if not messages or messages[-1].role != "user":
         raise ValueError("the newest message must be the user's")
     newest = messages[-1]
+    if has_lone_surrogates(newest.content):
+        raise UserFacingError("invalid_text")
     if not newest.content.strip() and not (newest.images and reads_images(model)):
         raise UserFacingError("images_not_supported" if newest.images else "empty_message")
     if len(newest.content) > MAX_MESSAGE_CHARS:
         raise UserFacingError("message_too_long", size=len(newest.content), limit=MAX_MESSAGE_CHARS)
+    if len(newest.content) * MAX_TOKENS_PER_CHAR > MAX_MESSAGE_TOKENS:  # short text cannot be too many
+        tokens = len(model.tokenizer(newest.content, add_special_tokens=False, split_special_tokens=True)["input_ids"])
+        if tokens > MAX_MESSAGE_TOKENS:
+            raise UserFacingError("message_too_many_tokens", tokens=tokens, limit=MAX_MESSAGE_TOKENS)
     return newest
 
 
@@ -265,6 +275,7 @@ def _prompt_messages(model: LoadedModel, messages: Sequence[Message], options: R
 
 
 def _as_read(model: LoadedModel, message: Message) -> Message:
+    message = replace(message, content=without_bidi_controls(message.content))
     if not message.images:
         return message
     if not reads_images(model):

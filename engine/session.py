@@ -22,7 +22,7 @@ from engine.backend import TokenBackend, local_tokens
 from engine.errors import UserFacingError
 from engine.images import decoded
 from engine.loading import LoadedModel
-from engine.messages import Message
+from engine.messages import Message, without_bidi_controls
 from engine.reply import Reply, ReplyOptions, reads_images, reply
 
 
@@ -52,7 +52,8 @@ class ChatSession:
         self._ensure_idle()
         # A text-only model answers the text and says it could not look at the image.
         images = tuple(map(decoded, images)) if self.reads_images else tuple(images)
-        user = Message("user", (text or "").strip(), images)
+        # Stored as the model reads it: no invisible bidi controls (engine/messages.py).
+        user = Message("user", without_bidi_controls(text or "").strip(), images)
         started = reply(self.model, [*self.messages, user], options or self.options, backend=self.backend)
         # What the model read stays in the history: a text-only model keeps no image.
         kept = user if self.reads_images else Message("user", user.content)
@@ -91,7 +92,7 @@ class ChatSession:
     def _file(self, user: Message, ended: Reply) -> None:
         # A reply never read left no turn; one cleared away must not come back.
         if ended.started and ended is self._current:
-            self.messages += [user, Message("assistant", ended.text.strip())]
+            self.messages += [user, Message("assistant", without_bidi_controls(ended.text).strip())]
         if ended is self._current:
             self._current = None
 

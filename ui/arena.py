@@ -41,13 +41,17 @@ class ArenaHandlers:
         ensure_study(store, config.study, access_code=config.access_code)  # the organiser's study
 
     def join(self, name: str, code: str, state: ArenaRound | None, ui_lang: str):
+        """Returns join box, battle box, access code, the fresh round's view, state. The code
+        box is emptied either way: a typed secret must not stay in the page's fields."""
         state = state or ArenaRound(self.pool, self.store, self.config, self.backend)
+        cleared = gr.update(value="")
         try:
             state.join(name, code or None)
         except UserFacingError as error:
             warn(error, ui_lang)
-            return gr.update(), gr.update(), *self._fresh_round_view(None, ui_lang), state
-        return gr.update(visible=False), gr.update(visible=True), *self._fresh_round_view(state, ui_lang), state
+            return gr.update(), gr.update(), cleared, *self._fresh_round_view(None, ui_lang), state
+        return (gr.update(visible=False), gr.update(visible=True), cleared, *self._fresh_round_view(state, ui_lang),
+                state)
 
     def new_round(self, state: ArenaRound | None, ui_lang: str):
         try:
@@ -172,8 +176,8 @@ def _intro(lang: str) -> str:
 def _wire(w: SimpleNamespace, handlers: ArenaHandlers, ui_lang, concurrency: dict) -> None:
     state = gr.State(None, delete_callback=lambda round_: round_ and round_.discard())
     fresh = [w.chat_a, w.chat_b, w.message, *w.votes, w.reveal, w.new_round]
-    w.join.click(handlers.join, [w.rater_name, w.code, state, ui_lang], [w.join_box, w.battle_box, *fresh, state],
-                 api_name="arena_join")
+    w.join.click(handlers.join, [w.rater_name, w.code, state, ui_lang],
+                 [w.join_box, w.battle_box, w.code, *fresh, state], api_name="arena_join")
     streaming = [w.chat_a, w.chat_b, w.message, *w.votes, state]
     # Stop works through the sides' Conversations, as in the chat (ui/handlers.py).
     for trigger, api_name in ((w.send.click, "arena_send"), (w.message.submit, False)):

@@ -58,9 +58,18 @@ def theme():
 
 
 def launch_options() -> dict:
-    """Keyword arguments for `Blocks.launch` (Gradio 6 takes css, js and theme there)."""
+    """Keyword arguments for `Blocks.launch` (Gradio 6 takes css, js and theme there).
+
+    `run_history=False`: Gradio 6 otherwise keeps every message and reply (and the arena's
+    join, access code included) in the browser's localStorage after the tab is closed; on
+    a shared workstation the next person would see them. False also deletes what an
+    earlier version of the app left there.
+    """
+    from ui.security import app_kwargs
+
     return {"css": app_css(), "js": JS_FILE.read_text(encoding="utf-8"), "theme": theme(),
-            "allowed_paths": [str(FONTS_DIR), str(EXAMPLES_DIR)]}
+            "allowed_paths": [str(FONTS_DIR), str(EXAMPLES_DIR)], "run_history": False,
+            "app_kwargs": app_kwargs()}
 
 
 def example_messages() -> list[dict]:

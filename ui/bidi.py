@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from markdown_it import MarkdownIt
+from markdown_it.common.utils import escapeHtml
 
 from engine.language import detect_language
+from engine.messages import without_bidi_controls
 
 DIRECTIONS = {"ar": "rtl", "en": "ltr"}
 MESSAGE_CLASS = "bmx-msg"
@@ -57,7 +59,15 @@ def _markdown() -> MarkdownIt:
             return block_rules[name](tokens, idx, options, env).replace("<pre>", '<pre dir="ltr">', 1)
         return render
 
+    def image_as_text(renderer, tokens, idx, options, env):
+        # No <img>: a picture in a message or a reply would be fetched from wherever it
+        # points, carrying the conversation out in its URL. Shown as written instead.
+        token = tokens[idx]
+        alt = renderer.renderInlineAsText(token.children or [], options, env)
+        return escapeHtml(f"![{alt}]({token.attrGet('src') or ''})")
+
     md.add_render_rule("code_inline", code_inline_ltr)
+    md.add_render_rule("image", image_as_text)
     for name in block_rules:
         md.add_render_rule(name, block_ltr(name))
     return md
@@ -85,7 +95,7 @@ def render_message(text: str, previous: str | None = None) -> RenderedMessage:
     Cached: while a reply streams, the whole conversation is re-rendered on every chunk,
     and only the growing reply is new work.
     """
-    tokens = _MD.parse(text or "")
+    tokens = _MD.parse(without_bidi_controls(text or ""))
     direction = message_direction(prose(tokens), previous)
     body = _MD.renderer.render(tokens, _MD.options, {})
     html = (f'<div class="{MESSAGE_CLASS}" dir="{direction.dir}" lang="{direction.lang}">'

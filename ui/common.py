@@ -53,6 +53,15 @@ def split_message(message: dict | str | None) -> tuple[str, list[str]]:
     return message.get("text") or "", [f for f in files if f]
 
 
+def displayable(message):
+    """A MultimodalTextbox value that can go back to the browser: a lone surrogate (broken
+    Unicode sent through the API) cannot be serialized, so it shows as U+FFFD."""
+    if not isinstance(message, dict) or not isinstance(message.get("text"), str):
+        return message
+    text = "".join("\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in message["text"])
+    return {**message, "text": text}
+
+
 def warn(error: UserFacingError, lang: str, *more: str) -> None:
     """Tell the person what went wrong, in the interface language (a toast, no traceback)."""
     gr.Warning(" ".join([error.message(lang), *more]))

@@ -141,17 +141,10 @@ class Conversation:
             pending.reply.stop()
 
     def _read_images(self, files: Sequence[str]) -> list:
-        """Decoded once here, for the model and for the previews. A text-only model never
-        sees them, so there a file that cannot be read is only shown as a link."""
-        if self.session.reads_images:
-            return [load_image(path) for path in files]  # UserFacingError names the bad file
-        images = []
-        for path in files:
-            try:
-                images.append(load_image(path) if _needs_preview(path) else path)
-            except UserFacingError:
-                images.append(path)
-        return images
+        """Every upload goes through intake, whatever the model (type, size, pixel count,
+        decoding): decoded once here, for the model and for the previews. A text-only model
+        then leaves them out and says so. UserFacingError names the bad file."""
+        return [load_image(path) for path in files]
 
 
 def _needs_preview(path: str) -> bool:

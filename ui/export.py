@@ -7,6 +7,7 @@ deleted whenever a new export is made (and a session's own when the session ends
 
 from __future__ import annotations
 
+import html
 import json
 import shutil
 import tempfile
@@ -62,8 +63,9 @@ def to_markdown(record: dict, lang: str) -> str:
         direction = "rtl" if message["language"] == "ar" else "ltr"
         lines += [f"## {roles[message['role']]}", ""]
         lines += [f"📎 {name}" for name in message.get("attachments", [])]
+        # Escaped: what a person or the model wrote is text, never markup in the file.
         lines += [f'<div dir="{direction}" lang="{message["language"]}">', "",
-                  message["content"], "", "</div>", ""]
+                  html.escape(message["content"], quote=False), "", "</div>", ""]
     return "\n".join(lines)
 
 

@@ -26,7 +26,8 @@ from engine.errors import UserFacingError, notice
 from engine.generation import GenerationSettings
 from engine.pool import ModelPool
 from engine.reply import Reply, ReplyOptions
-from ui.common import EMPTY_INPUT, adapter_choices, chosen_adapter, model_card, split_message, warn
+from ui.common import (EMPTY_INPUT, adapter_choices, chosen_adapter, displayable, model_card, split_message,
+                       warn)
 from ui.conversation import Conversation
 from ui.export import write_exports
 from ui.spaces_gpu import token_backend
@@ -62,7 +63,7 @@ class ChatHandlers:
         settings = (reply_language, temperature, top_p, max_new_tokens, repetition_penalty, seed, adapter)
         # Not sent: the input stays for a fix; sent: the box empties.
         yield from self._reply(conversation, lambda c, options: c.send(user_text, files, options),
-                               settings, ui_lang, (message, EMPTY_INPUT))
+                               settings, ui_lang, (displayable(message), EMPTY_INPUT))
 
     def regenerate(self, conversation: Conversation | None, reply_language, temperature, top_p,
                    max_new_tokens, repetition_penalty, seed, adapter, ui_lang) -> Iterator[tuple]:

@@ -136,3 +136,20 @@ def test_models_come_from_repeated_options_or_a_comma_separated_variable():
     assert [spec.name for spec in specs] == ["bimedix2-8b", "preview", "/models/mine"]
     assert specs[0].adapters == ("/adapters/a",) and specs[1].adapters == ()
     assert all(spec.load_in_4bit for spec in specs)
+
+def test_serving_beyond_loopback_needs_a_login_or_says_it_is_open():
+    import os
+    import subprocess
+    import sys
+
+    from app import exposure_problem
+
+    for host in ("127.0.0.1", "localhost", "::1", "127.0.0.2"):
+        assert exposure_problem(host, [], False, environ={}) is None
+    assert "--auth" in exposure_problem("0.0.0.0", [], False, environ={})
+    assert exposure_problem("0.0.0.0", ["ana:secret"], False, environ={}) is None
+    assert exposure_problem("0.0.0.0", [], True, environ={}) is None
+    assert exposure_problem("0.0.0.0", [], False, environ={"SPACE_ID": "me/bimedix"}) is None  # Spaces front it
+    refused = subprocess.run([sys.executable, "app.py", "--host", "0.0.0.0"], cwd=Path(__file__).resolve().parents[2],
+                             capture_output=True, text=True, timeout=120, env={**os.environ, "SPACE_ID": ""})
+    assert refused.returncode == 2 and "no login" in refused.stderr  # refused before any model loads

@@ -131,3 +131,11 @@ def test_the_study_code_is_checked_and_the_vote_waits_for_replies(pool, store):
     unchanged = handlers.vote("tie", "", None, arena, "ar")
     assert arena.receipt is None and all(update == {"__type__": "update"} for update in unchanged[:2])
     assert load_votes(store, "default") == []
+
+
+def test_joining_empties_the_access_code_box_whatever_the_outcome(pool, store):
+    handlers = ArenaHandlers(pool, store, ArenaConfig(study="locked", access_code="4711"), local_tokens, SHORT)
+    for code in ("1234", "4711"):  # refused, then let in
+        outputs = handlers.join("Dr Omar", code, None, "en")
+        assert outputs[2] == {"__type__": "update", "value": ""}
+    assert outputs[1] == {"__type__": "update", "visible": True}  # the second one joined

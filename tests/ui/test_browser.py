@@ -263,3 +263,62 @@ def test_one_persons_adapter_is_never_anothers_default(page, second_page, adapte
     send(second_page, "Hello from B")
     assert second_page.locator(adapter).input_value() == "second"
     assert page.locator(adapter).input_value() == "first"  # and A's choice stays A's
+
+
+def test_security_headers_and_no_deep_links(llava_app_url):
+    import urllib.error
+    import urllib.request
+
+    with urllib.request.urlopen(llava_app_url) as response:
+        headers = response.headers
+    assert "img-src 'self' data: blob:" in headers["Content-Security-Policy"]
+    assert "frame-ancestors" in headers["Content-Security-Policy"] and headers["X-Content-Type-Options"] == "nosniff"
+    with pytest.raises(urllib.error.HTTPError) as refused:  # it wrote a session's every field to a file
+        urllib.request.urlopen(llava_app_url + "gradio_api/deep_link?session_hash=anyone")
+    assert refused.value.code == 404
+
+
+def test_nothing_of_a_chat_stays_in_the_browser(page, llava_app_url, screenshot):
+    open_app(page, llava_app_url)
+    set_number(page, "bmx-max-new-tokens", 4)
+    send(page, "Patient Layla Haddad, HbA1c 9.1")
+    send(page, "ما هو فقر الدم؟")
+    page.wait_for_timeout(1000)
+    stored = page.evaluate("() => JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])")
+    assert "Layla" not in stored and "فقر" not in stored and "HbA1c" not in stored, stored
+    page.reload()  # and a reload shows nothing of it either
+    page.wait_for_selector("#bmx-send")
+    assert page.locator(USER_MESSAGES).count() == 0 and page.locator("footer a", has_text="Runs").count() == 0
+    screenshot("no-browser-storage")
+
+
+def test_no_picture_in_a_message_phones_home(page, llava_app_url):
+    import http.server
+    import threading as threads
+
+    hits = []
+
+    class Counting(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the stdlib's name)
+            hits.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    outside = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Counting)
+    threads.Thread(target=outside.serve_forever, daemon=True).start()
+    try:
+        open_app(page, llava_app_url)
+        set_number(page, "bmx-max-new-tokens", 4)
+        send(page, f"HbA1c 9.1 ![scan](http://127.0.0.1:{outside.server_port}/leak.png?HbA1c+9.1)")
+        # A picture the page itself adds is refused by the Content-Security-Policy as well.
+        page.evaluate("(url) => { const i = new Image(); i.src = url; document.body.appendChild(i); }",
+                      f"http://127.0.0.1:{outside.server_port}/csp.png")
+        page.wait_for_timeout(1500)  # time for any picture to be fetched
+        assert page.locator(f"{USER_MESSAGES} img").count() == 0
+    finally:
+        outside.shutdown()
+    assert hits == []
