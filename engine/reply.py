@@ -215,7 +215,6 @@ class MeasuredPrompt:
     """A rendered and encoded candidate prompt; history fitting hands back the one it kept."""
 
     input_ids: list[int]
-    image_count: int
     token_count: int  # with each image placeholder counted as the features it becomes
 
 
@@ -223,7 +222,7 @@ def measure_prompt(model: LoadedModel, messages: Sequence[Message]) -> MeasuredP
     rendered = model.prompt_format.render(messages)
     ids = encode_prompt(model.tokenizer, rendered).input_ids
     per_image = model.vision.tokens_per_image - 1 if model.vision else 0
-    return MeasuredPrompt(ids, rendered.image_count, len(ids) + rendered.image_count * per_image)
+    return MeasuredPrompt(ids, len(ids) + rendered.image_count * per_image)
 
 
 def system_prompt_for(base: str, language: str, hint: bool) -> str:
