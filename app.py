@@ -10,11 +10,15 @@ instead of failing to start. --adapter directories go with the first model.
 from __future__ import annotations
 
 import argparse
+import atexit
 import ipaddress
 import logging
 import os
+import shutil
 
+from engine.admission import DEFAULT_LIMIT, Admission
 from engine.pool import ModelPool, ModelSpec
+from ui.temp_folder import prepare_temp_folder
 
 log = logging.getLogger("bimedix.app")
 
@@ -79,6 +83,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     parser.add_argument("--max-concurrency", type=int, default=1,
                         help="replies generated at once on each loaded model (default 1)")
+    parser.add_argument("--max-queue", type=int, default=DEFAULT_LIMIT,
+                        help="replies the app holds at once, being written or waiting for a model; beyond it "
+                             f"people are told the server is busy (default {DEFAULT_LIMIT}); one per browser tab")
     parser.add_argument("--auth", action="append", default=[], metavar="USER:PASSWORD",
                         help="require this login (repeatable); needed to serve beyond loopback")
     parser.add_argument("--no-auth", action="store_true",
@@ -91,11 +98,17 @@ def main(argv: list[str] | None = None) -> None:
         logins = auth_pairs(args.auth)
     except ValueError as error:
         parser.error(str(error))
+    if args.max_queue < 1:
+        parser.error("--max-queue must be at least 1")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # Before Gradio is imported: its cache goes into this instance's own folder.
+    temp = prepare_temp_folder(args.port)
+    atexit.register(shutil.rmtree, temp, True)
 
     from ui.arena_round import ArenaConfig
     from ui.assets import launch_options
     from ui.chat import build_chat_app
+    from ui.downloads import Downloads
 
     models = args.model or [os.environ.get("BIMEDIX_MODEL", "preview")]
     pool = ModelPool(model_specs(models, args.adapter, args.load_in_4bit), replies_per_model=args.max_concurrency)
@@ -106,11 +119,14 @@ def main(argv: list[str] | None = None) -> None:
     arena = None if args.no_arena else ArenaConfig(
         study=args.arena_study, access_code=args.arena_code or None, admin_code=args.arena_admin_code or None,
         database=args.arena_db, contestants=tuple(args.arena_model))
-    demo = build_chat_app(pool, problem, max_concurrency=args.max_concurrency, arena=arena)
-    # Replies are limited per model (engine/backend.py); this covers the light events
-    # (relabelling, export, clear).
-    demo.queue(default_concurrency_limit=8)
-    demo.launch(server_name=args.host, server_port=args.port, auth=logins or None, **launch_options())
+    downloads = Downloads(temp / "downloads")
+    admission = Admission(args.max_queue)
+    demo = build_chat_app(pool, problem, arena=arena, downloads=downloads, admission=admission)
+    # Replies are admitted and limited by the engine (engine/admission.py, engine/backend.py);
+    # this covers the light events (relabelling, export, clear), and bounds what a client
+    # going around the page can pile up.
+    demo.queue(default_concurrency_limit=8, max_size=4 * args.max_queue + 32)
+    demo.launch(server_name=args.host, server_port=args.port, auth=logins or None, **launch_options(downloads))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,13 @@ No Gradio here: the Arena and Leaderboard tabs call these functions. Typical flo
     store = open_store("sqlite:///arena.db")              # or open_store(data_dir=...)
     ensure_study(store, "bimedix-2025", access_code="4711")  # at app start-up
     rater = join_study(store, "bimedix-2025", "Dr Sara", access_code=typed_code)
+    #   ... or, once the organiser gives raters personal codes (then a typed name is refused):
+    sara, code = create_rater(store, "bimedix-2025", "Dr Sara")   # the code: shown only now
+    rater = join_with_code(store, "bimedix-2025", typed_personal_code)  # -> Dr Sara
+    #   guessing slows down behind an AttemptLimiter per kind of attempt (arena/limits.py):
+    joins = AttemptLimiter("arena join")
+    joins.admit(client, "bimedix-2025")                   # ArenaError("too_many_attempts")
+    joins.record_failure(client, "bimedix-2025")          # after a wrong code
     battle = start_battle(store, rater, ["bimedix2-8b", "bimedix-bi", "card:adapter"])
     #   ... stream both sides: battle.model_a behind "Model A", battle.model_b behind "B" ...
     receipt = record_vote(store, battle.id, rater, "model_a", messages_a, messages_b,
@@ -27,7 +34,10 @@ from arena.export import export_votes, read_csv_records, write_csv, write_jsonl
 from arena.leaderboard import (Leaderboard, LeaderboardRow, build_leaderboard,
                                leaderboards_by_language, store_leaderboards)
 from arena.leaks import LeakReport, find_identity_leaks
+from arena.limits import VOTE_POLICY, WRONG_CODE_ERRORS, AttemptLimiter, LimitPolicy, client_address
 from arena.progress import RaterProgress, study_progress
+from arena.rater_codes import (RaterCodeStatus, create_rater, join_with_code, list_raters, new_rater_code,
+                                normalise_rater_code, revoke_rater_code, study_has_personal_raters)
 from arena.ratings import (bootstrap_bradley_terry, fit_bradley_terry, online_elo, record_counts,
                            win_rate_matrix)
 from arena.records import VoteRecord, battles_frame, load_votes
@@ -39,13 +49,16 @@ from arena.transcripts import conversation_language
 from arena.votes import RATER_LANGUAGES, VoteReceipt, record_vote
 
 __all__ = [
-    "ArenaError", "ArenaStore", "BattleInfo", "CONVERSATION_LANGUAGES", "Leaderboard",
-    "LeaderboardRow", "LeakReport", "Pair", "RATER_LANGUAGES", "RaterInfo", "RaterProgress",
-    "StudyInfo", "VoteReceipt", "VoteRecord", "WINNERS", "battles_frame",
-    "bootstrap_bradley_terry", "build_leaderboard", "conversation_language", "database_url",
+    "ArenaError", "ArenaStore", "AttemptLimiter", "BattleInfo", "CONVERSATION_LANGUAGES",
+    "Leaderboard", "LeaderboardRow", "LeakReport", "LimitPolicy", "Pair", "RATER_LANGUAGES",
+    "RaterCodeStatus", "RaterInfo", "RaterProgress", "StudyInfo", "VOTE_POLICY", "VoteReceipt",
+    "VoteRecord", "WINNERS", "WRONG_CODE_ERRORS", "battles_frame", "bootstrap_bradley_terry",
+    "build_leaderboard", "client_address", "conversation_language", "create_rater", "database_url",
     "default_data_dir", "draw_pair", "ensure_study", "export_votes", "find_identity_leaks",
-    "fit_bradley_terry", "get_study", "join_study", "leaderboards_by_language", "list_studies",
-    "load_votes", "online_elo", "open_store", "read_csv_records", "record_counts", "record_vote",
-    "set_access_code", "start_battle", "store_leaderboards", "study_progress",
-    "verify_access_code", "win_rate_matrix", "write_csv", "write_jsonl",
+    "fit_bradley_terry", "get_study", "join_study", "join_with_code", "leaderboards_by_language",
+    "list_raters", "list_studies", "load_votes", "new_rater_code", "normalise_rater_code",
+    "online_elo", "open_store", "read_csv_records", "record_counts", "record_vote",
+    "revoke_rater_code", "set_access_code", "start_battle", "store_leaderboards",
+    "study_has_personal_raters", "study_progress", "verify_access_code", "win_rate_matrix",
+    "write_csv", "write_jsonl",
 ]

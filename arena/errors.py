@@ -32,6 +32,30 @@ MESSAGES = MappingProxyType({
         "en": "Your rater session was not found in this study. Please enter your name again.",
         "ar": "لم يُعثر على جلسة التقييم الخاصة بك في هذه الدراسة. يرجى إدخال اسمك مرة أخرى.",
     },
+    "rater_code_required": {
+        "en": "This study uses personal rater codes: please enter the personal code the organiser "
+              "gave you (a display name alone is not enough).",
+        "ar": "تستخدم هذه الدراسة رموزًا شخصية للمقيّمين: يرجى إدخال الرمز الشخصي الذي أعطاك إياه "
+              "المنظِّم (لا يكفي اسم العرض وحده).",
+    },
+    "rater_code_invalid": {
+        "en": "That personal code is not valid for this study (it may have been revoked). Please "
+              "check it, or ask the organiser for a new one.",
+        "ar": "هذا الرمز الشخصي غير صالح لهذه الدراسة (ربما أُلغي). يرجى التحقق منه أو طلب رمز جديد "
+              "من المنظِّم.",
+    },
+    "rater_has_code": {
+        "en": "“{name}” already has a personal code in this study. Revoke it first to issue a new one.",
+        "ar": "لدى “{name}” رمز شخصي بالفعل في هذه الدراسة. ألغِه أولًا لإصدار رمز جديد.",
+    },
+    "rater_unknown": {
+        "en": "There is no rater named “{name}” in this study.",
+        "ar": "لا يوجد مقيّم باسم “{name}” في هذه الدراسة.",
+    },
+    "too_many_attempts": {
+        "en": "Too many attempts. Please wait {minutes} minute(s) and try again.",
+        "ar": "محاولات كثيرة جدًا. يرجى الانتظار {minutes} دقيقة (دقائق) ثم المحاولة مرة أخرى.",
+    },
     "too_few_models": {
         "en": "A comparison needs at least two different models; {count} configured.",
         "ar": "تحتاج المقارنة إلى نموذجين مختلفين على الأقل؛ المُعدّ حاليًا: {count}.",

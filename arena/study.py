@@ -3,7 +3,9 @@
 A study is a named comparison campaign with an optional access code. Raters join with a
 display name; joining again with the same name (ignoring case and extra spaces) returns
 the same rater, so a refreshed tab or a second device continues that rater's work. The
-code, when set, is what keeps strangers from taking a name.
+code, when set, is what keeps strangers from taking a name. Once the organiser has given
+any rater of the study a personal code (arena/rater_codes.py), a typed name no longer
+opens the study at all: every rater joins with their own code.
 
 Each round is a battle: two distinct models drawn uniformly at random among the configured
 ones, each randomly on side A or B.
@@ -25,7 +27,7 @@ from sqlalchemy.orm import Session
 from arena.access import check_access_code, hash_access_code
 from arena.errors import ArenaError
 from arena.store import ArenaStore
-from arena.tables import MODEL_ID_LENGTH, Battle, Rater, Study
+from arena.tables import MODEL_ID_LENGTH, Battle, Rater, RaterCode, Study
 
 STUDY_NAME_LIMIT = 120
 RATER_NAME_LIMIT = 64
@@ -146,22 +148,51 @@ def rater_name_key(display_name: str) -> str:
     return _clean_text(display_name).casefold()
 
 
+def clean_rater_name(display_name: str) -> str:
+    """The name as stored: NFC, single spaces, trimmed. Raises ArenaError "rater_name_invalid"."""
+    name = _clean_text(display_name)
+    if not name or len(name) > RATER_NAME_LIMIT:
+        raise ArenaError("rater_name_invalid", limit=RATER_NAME_LIMIT)
+    return name
+
+
 def join_study(store: ArenaStore, study_name: str, display_name: str,
                access_code: str | None = None) -> RaterInfo:
     """The rater with this name in the study, created on first join.
 
     Raises ArenaError "access_denied" (wrong or missing code), "study_not_found",
-    "rater_name_invalid".
+    "rater_name_invalid", "rater_code_required" (the study has personal codes: see
+    arena.rater_codes.join_with_code).
     """
-    name = _clean_text(display_name)
-    if not name or len(name) > RATER_NAME_LIMIT:
-        raise ArenaError("rater_name_invalid", limit=RATER_NAME_LIMIT)
+    with store.read() as session:
+        # Before the access code is checked: a refusal here says nothing about that code.
+        if personal_codes_issued(session, find_study_row(session, study_name).id):
+            raise ArenaError("rater_code_required")
+    name = clean_rater_name(display_name)
     if not verify_access_code(store, study_name, access_code):
         raise ArenaError("access_denied")
     try:
         return _get_or_create_rater(store, study_name, name)
     except IntegrityError:  # another process created the same name just now (servers
         return _get_or_create_rater(store, study_name, name)  # without SQLite's write lock)
+
+
+def personal_codes_issued(session: Session, study_id: int) -> bool:
+    """Whether any rater of the study was ever given a personal code. Revoked codes count:
+    revoking the last code must not reopen the study to anyone who types a name."""
+    query = select(RaterCode.id).join(Rater, RaterCode.rater_id == Rater.id).where(Rater.study_id == study_id)
+    return session.scalar(query.limit(1)) is not None
+
+
+def rater_code_revoked(session: Session, rater_id: int) -> bool:
+    """Inside a transaction: whether this rater's personal code was revoked (a rater
+    without a code is not revoked)."""
+    revoked = session.scalar(select(RaterCode.revoked_at).where(RaterCode.rater_id == rater_id))
+    return revoked is not None
+
+
+def rater_info(rater: Rater, study: Study) -> RaterInfo:
+    return RaterInfo(rater.id, study.id, study.name, rater.display_name, rater.created_at)
 
 
 def _get_or_create_rater(store: ArenaStore, study_name: str, name: str) -> RaterInfo:
@@ -173,7 +204,7 @@ def _get_or_create_rater(store: ArenaStore, study_name: str, name: str) -> Rater
             rater = Rater(study_id=study.id, display_name=name, name_key=key)
             session.add(rater)
             session.flush()
-        return RaterInfo(rater.id, study.id, study.name, rater.display_name, rater.created_at)
+        return rater_info(rater, study)
 
 
 def draw_pair(models: Sequence[str], rng: random.Random | int | None = None) -> Pair:
@@ -203,13 +234,16 @@ def start_battle(store: ArenaStore, rater: RaterInfo, models: Sequence[str],
                  rng: random.Random | int | None = None) -> BattleInfo:
     """Draw a pair for the rater's next round and record the battle (before any reply).
 
-    Raises ArenaError "too_few_models", "rater_not_found".
+    Raises ArenaError "too_few_models", "rater_not_found", "rater_code_invalid" (the
+    rater's personal code was revoked since they joined).
     """
     pair = draw_pair(models, rng)
     with store.write() as session:
         row = session.get(Rater, rater.id)
         if row is None or row.study_id != rater.study_id:
             raise ArenaError("rater_not_found")
+        if rater_code_revoked(session, row.id):
+            raise ArenaError("rater_code_invalid")
         battle = Battle(id=uuid.uuid4().hex, study_id=row.study_id, rater_id=row.id,
                         model_a=pair.model_a, model_b=pair.model_b)
         session.add(battle)

@@ -1,6 +1,7 @@
 """The arena's database tables (SQLAlchemy 2 declarative ORM).
 
 studies ─< raters ─< battles ─< votes (at most one per battle: `votes.battle_id` is unique)
+           raters ─ rater_codes (at most one personal code per rater)
 
 A battle is created when a round starts (the pair is drawn and the sides assigned), so a
 study's progress shows rounds started but never voted. A vote row holds everything needed
@@ -115,3 +116,22 @@ class Vote(Base):
     voted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
     battle: Mapped[Battle] = relationship(back_populates="vote")
+
+
+class RaterCode(Base):
+    """A rater's personal code, as its SHA-256 digest only (see arena/rater_codes.py).
+
+    A table of its own rather than a column of arena_raters, so that databases made before
+    personal codes existed get it from `create_all` without a migration. Revoking keeps
+    the row (and so the rule that the study takes personal codes only) and stamps
+    `revoked_at`.
+    """
+
+    __tablename__ = "arena_rater_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rater_id: Mapped[int] = mapped_column(ForeignKey("arena_raters.id", ondelete="CASCADE"), unique=True)
+    # hex SHA-256 of the normalised code: unsalted, so a typed code is found by its digest.
+    code_digest: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

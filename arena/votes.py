@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from arena.errors import ArenaError
 from arena.leaks import find_identity_leaks
 from arena.store import ArenaStore
-from arena.study import RaterInfo
+from arena.study import RaterInfo, rater_code_revoked
 from arena.tables import WINNERS, Battle, Vote, utc_now
 from arena.transcripts import conversation_language, has_reply, stored_transcript
 
@@ -89,7 +89,8 @@ def record_vote(
     `leak_model_ids`: configured ids to look for in the replies besides the battle's own.
     Raises ArenaError: "invalid_winner", "invalid_rater_language", "reason_too_long",
     "vote_before_replies", "battle_not_found", "battle_not_yours", "already_voted",
-    "database_busy", "database_unavailable"; nothing is stored when it raises.
+    "rater_code_invalid" (the rater's personal code was revoked), "database_busy",
+    "database_unavailable"; nothing is stored when it raises.
     """
     reason = _checked_inputs(winner, reason, rater_language)
     side_a, side_b = stored_transcript(transcript_a), stored_transcript(transcript_b)
@@ -116,6 +117,8 @@ def _write_vote(session: Session, battle_id: str, rater_id: int, vote: Vote,
         raise ArenaError("battle_not_found")
     if battle.rater_id != rater_id:
         raise ArenaError("battle_not_yours")
+    if rater_code_revoked(session, rater_id):
+        raise ArenaError("rater_code_invalid")
     if battle.voted_at is not None:
         raise ArenaError("already_voted")
     leaks = find_identity_leaks({"A": _replies(vote.transcript_a), "B": _replies(vote.transcript_b)},

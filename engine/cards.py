@@ -111,7 +111,7 @@ def local_card(path: Path, prompt_format: str | None = None) -> ModelCard:
     return ModelCard(
         name=path.name, title=f"Local: {path.name}", family=family, weights=str(path),
         prompt_format=prompt_format, multimodal=family == "llava", medical=False,
-        description=f"Local checkpoint at {path} ({model_type or 'unknown type'}).",
+        description=f"Local checkpoint {path.name} ({model_type or 'unknown type'}).",  # its name, never its path
         language_hint=prompt_format == "transcript",
         notice="Local model: the app cannot tell whether it is a medical model.",
     )

@@ -48,6 +48,10 @@ MESSAGES = MappingProxyType({
         "en": "A reply is still being written. Wait for it or press Stop.",
         "ar": "ما زال الرد قيد الكتابة. انتظر حتى يكتمل أو اضغط إيقاف.",
     },
+    "server_busy": {
+        "en": "The server is busy ({count} replies are being written or waiting). Please try again in a minute.",
+        "ar": "الخادم مشغول ({count} ردًا قيد الكتابة أو الانتظار). يُرجى المحاولة مرة أخرى بعد دقيقة.",
+    },
     "nothing_to_regenerate": {
         "en": "There is no reply to regenerate yet. Send a message first.",
         "ar": "لا يوجد رد لإعادة توليده بعد. أرسل رسالة أولًا.",

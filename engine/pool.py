@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -71,7 +72,29 @@ class ModelPool:
 
     def title(self, name: str) -> str:
         card = self.cards[name]
-        return card.title if card else name
+        return card.title if card else self.public_name(name)
+
+    def public_name(self, name: str) -> str:
+        """The name shown to people: a card's name, or a local directory's own name (never
+        the path, which tells strangers how the server is laid out)."""
+        public = {}
+        for spec in self.specs:
+            shown = Path(spec).name if ("/" in spec or "\\" in spec) else spec
+            public[spec] = shown if shown not in public.values() else f"{shown}-{len(public) + 1}"
+        return public[name]
+
+    def by_public_name(self, public: str) -> str:
+        """The pool name behind a public name (a pool name is accepted as it is)."""
+        if public in self.specs:
+            return public
+        return next((name for name in self.specs if self.public_name(name) == public), public)
+
+    def public_contestant(self, contestant: str) -> str:
+        """An arena contestant id ("name" or "name:adapter") with its model's public name."""
+        if contestant in self.specs:
+            return self.public_name(contestant)
+        name, _, adapter = contestant.rpartition(":")
+        return f"{self.public_name(name)}:{adapter}" if name in self.specs else contestant
 
     def name_of(self, loaded: LoadedModel) -> str:
         """The pool name a loaded model was chosen by."""
@@ -83,7 +106,8 @@ class ModelPool:
     def get(self, name: str) -> LoadedModel:
         """The loaded model, loading it first if needed. Raises UserFacingError."""
         if name not in self.specs:
-            raise UserFacingError("unknown_model", model=name, available=", ".join(self.specs))
+            raise UserFacingError("unknown_model", model=name,
+                                  available=", ".join(map(self.public_name, self.specs)))
         if name in self._loaded:
             return self._loaded[name]
         with self._locks[name]:  # one load per model, however many sessions ask

@@ -3,17 +3,21 @@
 Votes are enabled only once both sides have finished a reply, and only one per battle
 (the buttons go, and the store refuses a second); the identities are shown only after
 the vote; New round draws a fresh pair with fresh sides.
+
+Joins and votes go through attempt limits (arena/limits.py), per client address and
+overall, so codes cannot be guessed through the API and ballots not stuffed by a script.
 """
 
 from __future__ import annotations
 
-from functools import partial
 from types import SimpleNamespace
 from typing import Iterator
 
 import gradio as gr
 
-from arena import ArenaError, ArenaStore, ensure_study
+from arena import (VOTE_POLICY, WRONG_CODE_ERRORS, ArenaError, ArenaStore, AttemptLimiter, client_address,
+                   ensure_study)
+from engine.admission import Admission
 from engine.errors import UserFacingError
 from engine.generation import GenerationSettings
 from engine.pool import ModelPool
@@ -21,6 +25,7 @@ from engine.reply import ReplyOptions
 from ui.arena_round import ArenaConfig, ArenaRound, split_contestant
 from ui.common import EMPTY_INPUT, split_message, warn
 from ui.labels import Labels, Text
+from ui.sessions import session_key
 from ui.strings import text
 from ui.transcript import chat_messages
 
@@ -36,22 +41,43 @@ def rater_language_choices(lang: str) -> list[tuple[str, str]]:
 
 class ArenaHandlers:
     def __init__(self, pool: ModelPool, store: ArenaStore, config: ArenaConfig, backend,
-                 options: ReplyOptions = ARENA_OPTIONS):
+                 options: ReplyOptions = ARENA_OPTIONS, *, join_limiter: AttemptLimiter | None = None,
+                 vote_limiter: AttemptLimiter | None = None, admission: Admission | None = None):
         self.pool, self.store, self.config, self.backend, self.options = pool, store, config, backend, options
+        self.admission = admission or Admission()  # the chat's: one reply (pair) per tab, a bound in all
+        # Shared by every session of this process: a limit per browser session would reset
+        # with each new session an attacker opens.
+        self.join_limiter = join_limiter or AttemptLimiter("arena join")
+        self.vote_limiter = vote_limiter or AttemptLimiter("arena vote", VOTE_POLICY)
         ensure_study(store, config.study, access_code=config.access_code)  # the organiser's study
 
-    def join(self, name: str, code: str, state: ArenaRound | None, ui_lang: str):
-        """Returns join box, battle box, access code, the fresh round's view, state. The code
-        box is emptied either way: a typed secret must not stay in the page's fields."""
+    def join(self, name: str, code: str, personal_code: str, state: ArenaRound | None, ui_lang: str,
+             request: gr.Request | None = None):
+        """Returns join box, battle box, access code, personal code, the fresh round's view,
+        state. Both code boxes are emptied either way: a typed secret must not stay in the
+        page's fields."""
         state = state or ArenaRound(self.pool, self.store, self.config, self.backend)
         cleared = gr.update(value="")
         try:
-            state.join(name, code or None)
+            self._limited_join(state, name, code, personal_code, client_address(request))
         except UserFacingError as error:
             warn(error, ui_lang)
-            return gr.update(), gr.update(), cleared, *self._fresh_round_view(None, ui_lang), state
-        return (gr.update(visible=False), gr.update(visible=True), cleared, *self._fresh_round_view(state, ui_lang),
-                state)
+            return gr.update(), gr.update(), cleared, cleared, *self._fresh_round_view(None, ui_lang), state
+        return (gr.update(visible=False), gr.update(visible=True), cleared, cleared,
+                *self._fresh_round_view(state, ui_lang), state)
+
+    def _limited_join(self, state: ArenaRound, name: str, code: str, personal_code: str, client: str) -> None:
+        """Join within the limits: refused before any code is checked while the client (or
+        everyone) is locked out; a wrong code counts towards the lockout."""
+        study = self.config.study
+        self.join_limiter.admit(client, study)
+        try:
+            state.join(name, code or None, personal_code or None)
+        except ArenaError as error:
+            typed = personal_code if (personal_code or "").strip() else code
+            if error.code in WRONG_CODE_ERRORS and (typed or "").strip():  # an empty box guesses nothing
+                self.join_limiter.record_failure(client, study)
+            raise
 
     def new_round(self, state: ArenaRound | None, ui_lang: str):
         try:
@@ -69,7 +95,7 @@ class ArenaHandlers:
     def _votes(enabled: bool) -> list:
         return [gr.update(interactive=enabled) for _ in VOTES]
 
-    def send(self, message, state: ArenaRound | None, ui_lang: str) -> Iterator[tuple]:
+    def send(self, message, state: ArenaRound | None, ui_lang: str, request: gr.Request = None) -> Iterator[tuple]:
         """Yields chat A, chat B, input, votes x4, state."""
         if state is None or state.sides is None:
             warn(ArenaError("rater_not_found"), ui_lang)
@@ -81,9 +107,12 @@ class ArenaHandlers:
             yield chat_messages(a), chat_messages(b), message, *self._votes(state.can_vote), state
             return
         try:
-            stream = state.send(user_text, files, self.options)
-            for _ in stream:
-                yield chat_messages(a), chat_messages(b), EMPTY_INPUT, *self._votes(False), state
+            ticket = self.admission.admit(session_key(request, state))
+            try:
+                for _ in state.send(user_text, files, self.options):
+                    yield chat_messages(a), chat_messages(b), EMPTY_INPUT, *self._votes(False), state
+            finally:
+                ticket.release()
         except UserFacingError as error:
             warn(error, ui_lang)
             yield chat_messages(a), chat_messages(b), message, *self._votes(state.can_vote), state
@@ -101,7 +130,17 @@ class ArenaHandlers:
         for side in (state.sides or ()) if state else ():
             side.stop()
 
-    def vote(self, winner: str, reason: str, rater_language: str | None, state: ArenaRound | None, ui_lang: str):
+    def vote_handler(self, winner: str):
+        """The handler of the vote button for `winner`. A function of its own rather than a
+        functools.partial: Gradio finds the `gr.Request` parameter only in a function's
+        own annotations, and without it every client would share one limit."""
+        def vote(reason: str, rater_language: str | None, state: ArenaRound | None, ui_lang: str,
+                 request: gr.Request | None = None):
+            return self.vote(winner, reason, rater_language, state, ui_lang, request)
+        return vote
+
+    def vote(self, winner: str, reason: str, rater_language: str | None, state: ArenaRound | None, ui_lang: str,
+             request: gr.Request | None = None):
         """Returns chat A label, chat B label, votes x4, input, reveal, new-round button."""
         unchanged = (gr.update(), gr.update(), *self._votes(bool(state and state.can_vote)), gr.update(),
                      gr.update(), gr.update())
@@ -111,6 +150,7 @@ class ArenaHandlers:
         try:
             if state is None:
                 raise ArenaError("rater_not_found")
+            self.vote_limiter.admit(client_address(request), self.config.study)
             receipt = state.vote(winner, reason, rater_language)  # refuses a second vote
         except UserFacingError as error:
             warn(error, ui_lang)
@@ -139,6 +179,9 @@ def build_arena_tab(handlers: ArenaHandlers, ui_lang, concurrency: dict, labels:
                                        elem_id="arena-rater-name")
             w.code = labels.make(gr.Textbox, label=Text("access_code"), type="password", elem_id="arena-code",
                                  visible=handlers.config.access_code is not None)
+            # Always shown: the organiser can hand out codes while the app runs.
+            w.personal_code = labels.make(gr.Textbox, label=Text("personal_code"), info=Text("personal_code_info"),
+                                          type="password", max_length=64, elem_id="arena-personal-code")
             w.join = labels.make(gr.Button, value=Text("join"), variant="primary", elem_id="arena-join-button")
         with gr.Column(visible=False, elem_id="arena-battle") as w.battle_box:
             with gr.Row(equal_height=True):
@@ -176,8 +219,8 @@ def _intro(lang: str) -> str:
 def _wire(w: SimpleNamespace, handlers: ArenaHandlers, ui_lang, concurrency: dict) -> None:
     state = gr.State(None, delete_callback=lambda round_: round_ and round_.discard())
     fresh = [w.chat_a, w.chat_b, w.message, *w.votes, w.reveal, w.new_round]
-    w.join.click(handlers.join, [w.rater_name, w.code, state, ui_lang],
-                 [w.join_box, w.battle_box, w.code, *fresh, state], api_name="arena_join")
+    w.join.click(handlers.join, [w.rater_name, w.code, w.personal_code, state, ui_lang],
+                 [w.join_box, w.battle_box, w.code, w.personal_code, *fresh, state], api_name="arena_join")
     streaming = [w.chat_a, w.chat_b, w.message, *w.votes, state]
     # Stop works through the sides' Conversations, as in the chat (ui/handlers.py).
     for trigger, api_name in ((w.send.click, "arena_send"), (w.message.submit, False)):
@@ -186,6 +229,6 @@ def _wire(w: SimpleNamespace, handlers: ArenaHandlers, ui_lang, concurrency: dic
     w.stop.click(handlers.stop, [state], None, api_name="arena_stop")
     voted = [w.chat_a, w.chat_b, *w.votes, w.message, w.reveal, w.new_round]
     for button, (_, winner) in zip(w.votes, VOTES):
-        button.click(partial(handlers.vote, winner), [w.reason, w.rater_language, state, ui_lang], voted,
+        button.click(handlers.vote_handler(winner), [w.reason, w.rater_language, state, ui_lang], voted,
                      api_name=f"arena_vote_{winner}")
     w.new_round.click(handlers.new_round, [state, ui_lang], fresh, api_name="arena_new_round")

@@ -17,12 +17,12 @@ import threading
 from dataclasses import dataclass, replace
 from typing import Iterator, Sequence
 
-from arena import (ArenaError, ArenaStore, BattleInfo, RaterInfo, VoteReceipt, join_study, record_vote,
-                   start_battle)
+from arena import (ArenaError, ArenaStore, BattleInfo, RaterInfo, VoteReceipt, join_study, join_with_code,
+                   record_vote, start_battle)
 from engine.errors import UserFacingError
 from engine.pool import ModelPool
 from engine.reply import ReplyOptions
-from ui.conversation import Conversation
+from ui.conversation import Conversation, delete_originals
 
 
 @dataclass(frozen=True)
@@ -77,8 +77,13 @@ class ArenaRound:
         self.receipt: VoteReceipt | None = None
         self.last_settings = None
 
-    def join(self, display_name: str, access_code: str | None) -> None:
-        self.rater = join_study(self.store, self.config.study, display_name or "", access_code=access_code)
+    def join(self, display_name: str, access_code: str | None, personal_code: str | None = None) -> None:
+        """Join with a personal code (the name then comes from the code; the study's shared
+        code is not needed on top of one), else with a typed name and the study's code."""
+        if personal_code and personal_code.strip():
+            self.rater = join_with_code(self.store, self.config.study, personal_code)
+        else:
+            self.rater = join_study(self.store, self.config.study, display_name or "", access_code=access_code)
         self.new_round()
 
     def new_round(self) -> None:
@@ -125,6 +130,7 @@ class ArenaRound:
             a.rollback(before)
             raise
         self.last_settings = options.settings
+        delete_originals(files)  # both sides have read them: the conversations show previews
         yield from _merged(replies, self.sides)
 
     def vote(self, winner: str, reason: str | None, rater_language: str | None) -> VoteReceipt:

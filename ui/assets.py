@@ -7,8 +7,12 @@ web at run time (offline machines, closed hospital networks).
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from pathlib import Path
 from urllib.parse import quote
+
+from ui.temp_folder import instance_folder
 
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
 FONTS_DIR = ASSETS_DIR / "fonts"
@@ -21,9 +25,22 @@ FONT_FILES = {400: "Amiri-Regular.ttf", 700: "Amiri-Bold.ttf"}
 ARABIC_RANGES = "U+0600-06FF, U+0750-077F, U+0870-08FF, U+FB50-FDFF, U+FE70-FEFF"
 
 
+ASSET_ROUTE = "bimedix/assets"
+_ASSET_PATH = re.compile(r"/bimedix/assets/([A-Za-z0-9._-]+)$")
+
+
 def font_url(path: Path) -> str:
-    # Relative to the page, so the app also works behind a proxy path (root_path).
-    return "gradio_api/file=" + quote(str(path.resolve()))
+    # Relative to the page, so the app also works behind a proxy path (root_path); served
+    # by the app's middleware (ui/security.py) by name: no install path in the page.
+    return f"{ASSET_ROUTE}/{quote(path.name)}"
+
+
+def asset_file(url_path: str) -> Path | None:
+    """The bundled font a `bimedix/assets/NAME` URL names, else None (nothing else is served)."""
+    match = _ASSET_PATH.search(url_path)
+    if match and match.group(1) in FONT_FILES.values():
+        return FONTS_DIR / match.group(1)
+    return None
 
 
 def font_face_css() -> str:
@@ -39,11 +56,23 @@ def app_css() -> str:
     return font_face_css() + "\n" + CSS_FILE.read_text(encoding="utf-8")
 
 
+def examples_folder() -> Path:
+    """Where the example images are served from: a copy in this instance's temp folder
+    when app.py made one (the page then shows no install path), else assets/examples."""
+    instance = instance_folder()
+    if instance is None:
+        return EXAMPLES_DIR
+    folder = instance / "examples"
+    if not folder.exists():
+        shutil.copytree(EXAMPLES_DIR, folder)
+    return folder
+
+
 def register_static_paths() -> None:
-    """Let Gradio serve the fonts and example images in place (no copies in its cache)."""
+    """Let Gradio serve the example images in place (no copies in its cache)."""
     import gradio as gr
 
-    gr.set_static_paths([FONTS_DIR, EXAMPLES_DIR])
+    gr.set_static_paths([examples_folder()])
 
 
 def theme():
@@ -57,23 +86,25 @@ def theme():
     return gr.themes.Default(font=(FONT_FAMILY, latin, "ui-sans-serif", "system-ui", "sans-serif"))
 
 
-def launch_options() -> dict:
+def launch_options(downloads=None) -> dict:
     """Keyword arguments for `Blocks.launch` (Gradio 6 takes css, js and theme there).
 
     `run_history=False`: Gradio 6 otherwise keeps every message and reply (and the arena's
     join, access code included) in the browser's localStorage after the tab is closed; on
     a shared workstation the next person would see them. False also deletes what an
-    earlier version of the app left there.
+    earlier version of the app left there. `downloads`: the app's one-time downloads
+    (ui/downloads.py), served by its middleware.
     """
     from ui.security import app_kwargs
 
     return {"css": app_css(), "js": JS_FILE.read_text(encoding="utf-8"), "theme": theme(),
-            "allowed_paths": [str(FONTS_DIR), str(EXAMPLES_DIR)], "run_history": False,
-            "app_kwargs": app_kwargs()}
+            "allowed_paths": [str(examples_folder())], "run_history": False,
+            "app_kwargs": app_kwargs(downloads, assets=asset_file)}
 
 
 def example_messages() -> list[dict]:
     """MultimodalTextbox values for the examples, with files resolved in assets/examples/."""
     examples = json.loads((EXAMPLES_DIR / "prompts.json").read_text(encoding="utf-8"))
-    return [{"text": example["text"], "files": [str(EXAMPLES_DIR / name) for name in example.get("files", [])]}
+    folder = examples_folder()
+    return [{"text": example["text"], "files": [str(folder / name) for name in example.get("files", [])]}
             for example in examples]

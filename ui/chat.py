@@ -2,8 +2,9 @@
 
 Each browser tab gets its own Conversation (gr.State), so one user's conversation never
 shows in another's window. The model selector offers the app's models (engine/pool.py):
-each loads when first chosen and is then shared; each runs at most `max_concurrency`
-replies at once (engine/backend.py), the other requests wait in the queue.
+each loads when first chosen and is then shared; each runs at most `--max-concurrency`
+replies at once (engine/backend.py), the other admitted replies wait for it. Admission
+(engine/admission.py) bounds how many replies the app holds, one per browser session.
 
 Layout direction: the interface language selector relabels every component from
 ui/strings.py (through one registry, ui/labels.py, that every tab fills while it is
@@ -17,12 +18,14 @@ from types import SimpleNamespace
 
 import gradio as gr
 
+from engine.admission import Admission
 from engine.errors import UserFacingError
 from engine.loading import LoadedModel
 from engine.pool import ModelPool
 from ui.arena_round import ArenaConfig, contestants
 from ui.assets import example_messages, register_static_paths
 from ui.common import adapter_choices, model_card
+from ui.downloads import Downloads
 from ui.handlers import ChatHandlers
 from ui.labels import Labels, Text
 from ui.strings import UI_LANGUAGE_CHOICES, UI_LANGUAGE_LABEL, UI_LANGUAGES, reply_language_choices, text
@@ -50,32 +53,42 @@ def preferred_language(request: gr.Request) -> str:
     return "ar" if accept.startswith("ar") else "en"
 
 
-def build_chat_app(pool: ModelPool, problem: UserFacingError | None = None, max_concurrency: int = 1,
-                   arena: ArenaConfig | None = None) -> gr.Blocks:
+def build_chat_app(pool: ModelPool, problem: UserFacingError | None = None, arena: ArenaConfig | None = None,
+                   downloads: Downloads | None = None, admission: Admission | None = None) -> gr.Blocks:
     """The app: Chat, and with `arena` (and two contestants or more) Arena and Leaderboard.
-    `problem`: why the app's first model could not be loaded (it runs the preview)."""
+    `problem`: why the app's first model could not be loaded (it runs the preview).
+    `downloads`: where exports wait for their one download (the same object must go to
+    `launch_options`, whose middleware serves them). `admission`: how many replies the app
+    holds at once, one per browser session (engine/admission.py)."""
     register_static_paths()
-    handlers = ChatHandlers(pool)
+    downloads = downloads or Downloads()
+    handlers = ChatHandlers(pool, downloads, admission or Admission())
     loaded = pool.get(pool.default)
     labels = Labels()
     with gr.Blocks(title="BiMediX Chat", delete_cache=DELETE_CACHE) as demo:
-        state = gr.State(None, delete_callback=lambda conversation: conversation and conversation.discard())
+        # A function, not the bound method: Gradio deep-copies the page config on each page
+        # load, and a bound method would take the handlers (and the models) with it.
+        state = gr.State(None, delete_callback=lambda conversation: handlers.discard(conversation))
         w = _header(labels)
-        # Each model limits its own replies (engine/backend.py); the queue lets enough
-        # through for every model to be busy at once.
-        generate = {"concurrency_id": "generate", "concurrency_limit": max_concurrency * len(pool.names())}
+        # Every admitted reply starts at once and waits for its model there (engine/backend.py
+        # runs `--max-concurrency` at once per model): admission, not Gradio's queue, decides
+        # who waits, so one client's pile of requests is refused instead of queued ahead
+        # of everyone else.
+        generate = {"concurrency_id": "generate", "concurrency_limit": handlers.admission.limit}
         with gr.Tabs(elem_id="bmx-tabs"):
             with labels.make(gr.Tab, label=Text("chat_tab"), id="chat", elem_id="chat-tab"):
                 _body(w, labels, pool, loaded, problem)
             if arena:
-                _arena_tabs(pool, arena, handlers.backend, w.ui_lang, generate, labels)
+                _arena_tabs(pool, arena, handlers, w.ui_lang, generate, labels)
         _wire_chat(w, state, handlers, generate)
         _wire_interface_language(demo, w, state, pool, problem, labels)
     return demo
 
 
-def _arena_tabs(pool: ModelPool, config: ArenaConfig, backend, ui_lang, generate: dict, labels: Labels) -> None:
-    """The Arena and Leaderboard tabs, when there are two contestants or more."""
+def _arena_tabs(pool: ModelPool, config: ArenaConfig, chat: ChatHandlers, ui_lang, generate: dict,
+                labels: Labels) -> None:
+    """The Arena and Leaderboard tabs, when there are two contestants or more. They share
+    the chat's token backend, admission and downloads."""
     if len(contestants(pool, config.contestants)) < 2:
         return
     from arena import open_store
@@ -83,9 +96,11 @@ def _arena_tabs(pool: ModelPool, config: ArenaConfig, backend, ui_lang, generate
     from ui import leaderboard as leaderboard_tab
 
     store = open_store(config.database)
-    arena_tab.build_arena_tab(arena_tab.ArenaHandlers(pool, store, config, backend), ui_lang, generate, labels)
+    arena_tab.build_arena_tab(arena_tab.ArenaHandlers(pool, store, config, chat.backend, admission=chat.admission),
+                              ui_lang, generate, labels)
     leaderboard_tab.build_leaderboard_tab(
-        leaderboard_tab.LeaderboardHandlers(store, config.study, config.admin_code), ui_lang, labels)
+        leaderboard_tab.LeaderboardHandlers(store, config.study, config.admin_code, chat.downloads,
+                                            shown_name=pool.public_contestant), ui_lang, labels)
 
 
 def _header(labels: Labels) -> SimpleNamespace:
@@ -129,15 +144,16 @@ def _chat_panel(w: SimpleNamespace, labels: Labels) -> None:
         w.regenerate = labels.make(gr.Button, value=Text("regenerate"), elem_id="bmx-regenerate", size="sm")
         w.clear = labels.make(gr.Button, value=Text("clear"), elem_id="bmx-clear", size="sm")
         w.export = labels.make(gr.Button, value=Text("export"), elem_id="bmx-export", size="sm")
-    w.export_files = labels.make(gr.File, label=Text("export_files"), file_count="multiple", interactive=False,
-                                 visible=False, elem_id="bmx-export-files")
+    # Links to one-time downloads (ui/downloads.py), not a gr.File: its URLs show server paths.
+    w.export_files = gr.HTML("", visible=False, elem_id="bmx-export-files")
     labels.make(gr.Examples, examples=[[example] for example in example_messages()], inputs=[w.message],
                 label=Text("examples"), elem_id="bmx-examples")
 
 
 def _side_panel(w: SimpleNamespace, labels: Labels, pool: ModelPool, loaded: LoadedModel, problem) -> None:
-    w.model = labels.make(gr.Dropdown, choices=[(pool.title(name), name) for name in pool.names()],
-                          value=pool.default, label=Text("model"), info=Text("model_info"),
+    # Public names as values: a local model's path stays on the server.
+    w.model = labels.make(gr.Dropdown, choices=[(pool.title(name), pool.public_name(name)) for name in pool.names()],
+                          value=pool.public_name(pool.default), label=Text("model"), info=Text("model_info"),
                           interactive=len(pool.names()) > 1, elem_id="bmx-model")
     # The card depends on the session's model too: relabelled by hand (_wire_interface_language).
     w.card = gr.Markdown(model_card(loaded, "en", problem), elem_id="model-card")

@@ -7,13 +7,14 @@ uploaded, and the exchange that is still being generated; both live here. One
 Conversation per browser session (gr.State), so no one sees another person's chat, and
 every reply is asked for with this session's own options, adapter included.
 
-Files a browser cannot show (DICOM, TIFF) get a PNG preview beside the upload, made by the
-engine's image intake, so the person sees what the model sees.
+Uploads are shown through a PNG preview written beside them from what the engine's image
+intake decoded, so the person sees what the model sees (DICOM and TIFF included), and the
+original can be deleted once every side has read it (`delete_originals`): a DICOM's header
+holds patient tags, and a photo's EXIF a place and a time.
 """
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -44,7 +45,7 @@ class Conversation:
         self.options = self.session.options  # the options of the latest reply (export names its adapter)
         self.attachments: list[tuple[str, ...]] = []  # uploaded files, one entry per finished user turn
         self.pending: PendingExchange | None = None
-        self.export_dirs: list[Path] = []
+        self.export_urls: list[str] = []  # its one-time downloads (ui/downloads.py) not yet fetched
         # Stop pressed while this session's message still waited in the queue: it must not
         # start. Each new request clears it first (`expect_reply`), so a late Stop pressed
         # after a reply had ended cannot swallow the next message.
@@ -128,11 +129,9 @@ class Conversation:
         return requested
 
     def discard(self) -> None:
-        """The browser session ended: stop generating and delete this session's exports."""
+        """The browser session ended: stop generating (its exports are the caller's: see
+        ChatHandlers.discard)."""
         self.stop()
-        for folder in self.export_dirs:
-            shutil.rmtree(folder, ignore_errors=True)
-        self.export_dirs.clear()
 
     def _started(self, pending: PendingExchange, options: ReplyOptions) -> None:
         self.pending, self.options = pending, options
@@ -151,12 +150,27 @@ def _needs_preview(path: str) -> bool:
     return Path(path).suffix.lower() not in BROWSER_IMAGE_SUFFIXES
 
 
+def _in_upload_cache(path: str) -> bool:
+    from gradio.utils import get_upload_folder
+
+    return Path(path).resolve().is_relative_to(Path(get_upload_folder()).resolve())
+
+
 def _shown_file(path: str, image) -> str:
-    """The file to show in the conversation: the upload itself, or a PNG preview of it
-    written beside it (inside Gradio's upload cache, which is cleaned on schedule)."""
-    if not (isinstance(image, MedicalImage) and _needs_preview(path)):
+    """The file to show in the conversation: a PNG preview written beside an upload (inside
+    Gradio's upload cache), or, for a file of the app's own that a browser can show (an
+    example), the file itself."""
+    if not isinstance(image, MedicalImage) or (not _needs_preview(path) and not _in_upload_cache(path)):
         return path
     preview = Path(path).with_name(Path(path).name + PREVIEW_SUFFIX)
     if not preview.exists():
         image.image.save(preview, format="PNG")
     return str(preview)
+
+
+def delete_originals(files: Sequence[str]) -> None:
+    """Once intake has read them (for every side), uploads leave the server: the
+    conversation shows their previews."""
+    for path in files:
+        if not path.endswith(PREVIEW_SUFFIX) and _in_upload_cache(path):
+            Path(path).unlink(missing_ok=True)

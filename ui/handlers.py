@@ -18,18 +18,22 @@ gets a plain request and sends back token ids, so no session state has to cross 
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Callable, Iterator
 
 import gradio as gr
 
+from engine.admission import Admission
 from engine.errors import UserFacingError, notice
 from engine.generation import GenerationSettings
 from engine.pool import ModelPool
 from engine.reply import Reply, ReplyOptions
 from ui.common import (EMPTY_INPUT, adapter_choices, chosen_adapter, displayable, model_card, split_message,
                        warn)
-from ui.conversation import Conversation
-from ui.export import write_exports
+from ui.conversation import Conversation, delete_originals
+from ui.downloads import Downloads, links_html
+from ui.export import export_files
+from ui.sessions import browser_of, session_key
 from ui.spaces_gpu import token_backend
 from ui.strings import text
 from ui.transcript import chat_messages
@@ -47,9 +51,11 @@ def chat_options(reply_language: str, temperature: float, top_p: float, max_new_
 
 
 class ChatHandlers:
-    def __init__(self, pool: ModelPool):
+    def __init__(self, pool: ModelPool, downloads: Downloads | None = None, admission: Admission | None = None):
         self.pool = pool
         self.backend = token_backend()
+        self.downloads = downloads or Downloads()
+        self.admission = admission or Admission()
 
     def conversation(self, conversation: Conversation | None) -> Conversation:
         """This browser session's conversation, started on the app's default model."""
@@ -57,27 +63,35 @@ class ChatHandlers:
 
     # The parameters are named one by one: Gradio names the API's arguments after them.
     def respond(self, message, conversation: Conversation | None, reply_language, temperature, top_p,
-                max_new_tokens, repetition_penalty, seed, adapter, ui_lang) -> Iterator[tuple]:
+                max_new_tokens, repetition_penalty, seed, adapter, ui_lang,
+                request: gr.Request = None) -> Iterator[tuple]:
         """Send: yields (chat, input box, state)."""
         user_text, files = split_message(message)
         settings = (reply_language, temperature, top_p, max_new_tokens, repetition_penalty, seed, adapter)
+
+        def start(conversation: Conversation, options: ReplyOptions) -> Reply:
+            reply = conversation.send(user_text, files, options)
+            delete_originals(files)  # read: the conversation shows their previews
+            return reply
+
         # Not sent: the input stays for a fix; sent: the box empties.
-        yield from self._reply(conversation, lambda c, options: c.send(user_text, files, options),
-                               settings, ui_lang, (displayable(message), EMPTY_INPUT))
+        yield from self._reply(conversation, start, settings, ui_lang, (displayable(message), EMPTY_INPUT),
+                               session_key(request, conversation))
 
     def regenerate(self, conversation: Conversation | None, reply_language, temperature, top_p,
-                   max_new_tokens, repetition_penalty, seed, adapter, ui_lang) -> Iterator[tuple]:
+                   max_new_tokens, repetition_penalty, seed, adapter, ui_lang,
+                   request: gr.Request = None) -> Iterator[tuple]:
         """Regenerate: yields (chat, state); the input box is not Regenerate's."""
         settings = (reply_language, temperature, top_p, max_new_tokens, repetition_penalty, seed, adapter)
         for view, _, state in self._reply(conversation, lambda c, options: c.regenerate(options),
-                                          settings, ui_lang, (None, None)):
+                                          settings, ui_lang, (None, None), session_key(request, conversation)):
             yield view, state
 
     def _reply(self, conversation: Conversation | None, start: Callable[[Conversation, ReplyOptions], Reply],
-               settings: tuple, ui_lang: str, input_box: tuple) -> Iterator[tuple]:
+               settings: tuple, ui_lang: str, input_box: tuple, session: Hashable) -> Iterator[tuple]:
         """The one path of Send and Regenerate: yields (chat, input box, state).
         `settings`: the panel's values; `input_box`: what the box shows if the reply
-        cannot start, and once it has."""
+        cannot start, and once it has; `session`: whose replies admission counts."""
         conversation = self.conversation(conversation)
         *panel, adapter = settings
         options = chat_options(*panel, chosen_adapter(conversation.loaded, adapter))
@@ -85,15 +99,25 @@ class ChatHandlers:
         if conversation.take_stop_request():  # stopped while it waited in the queue
             yield chat_messages(conversation), unsent, conversation
             return
+        try:  # one reply in flight per browser session, a bounded number in all
+            ticket = self.admission.admit(session)
+        except UserFacingError as error:
+            warn(error, ui_lang)
+            yield gr.update(), unsent, conversation
+            return
         try:
             reply = start(conversation, options)
         except UserFacingError as error:
+            ticket.release()
             warn(error, ui_lang)
             yield chat_messages(conversation), unsent, conversation
             return
-        for view in self._stream(conversation, reply, ui_lang):
-            yield view, sent, conversation
-            sent = gr.update()
+        try:
+            for view in self._stream(conversation, reply, ui_lang):
+                yield view, sent, conversation
+                sent = gr.update()
+        finally:
+            ticket.release()  # also when the tab closes before the reply was read
 
     @staticmethod
     def _stream(conversation: Conversation, reply: Reply, ui_lang: str) -> Iterator[list[dict]]:
@@ -121,20 +145,33 @@ class ChatHandlers:
         if conversation is not None:
             conversation.stop()  # the reply ends at the next token and its event completes
 
-    @staticmethod
-    def clear(conversation: Conversation | None):
+    def clear(self, conversation: Conversation | None):
         if conversation is not None:
             conversation.clear()
-        return [], EMPTY_INPUT, gr.update(value=None, visible=False), conversation
+            self._forget_exports(conversation)
+        return [], EMPTY_INPUT, gr.update(value="", visible=False), conversation
 
-    @staticmethod
-    def export(conversation: Conversation | None, ui_lang: str):
+    def export(self, conversation: Conversation | None, ui_lang: str, request: gr.Request = None):
+        """One-time download links (ui/downloads.py), for this browser only."""
         if conversation is None or not conversation.messages:
             gr.Warning(text("nothing_to_export", ui_lang))
-            return gr.update(value=None, visible=False)
-        paths = write_exports(conversation, ui_lang)
+            return gr.update(value="", visible=False)
+        self._forget_exports(conversation)  # an earlier export not fetched: only the newest stays
+        owner = browser_of(request)
+        conversation.export_urls = [self.downloads.offer(owner, name, data)
+                                    for name, data in export_files(conversation, ui_lang)]
         gr.Info(text("exported", ui_lang))
-        return gr.update(value=[str(path) for path in paths], visible=True)
+        return gr.update(value=links_html(conversation.export_urls, text("download_once", ui_lang)), visible=True)
+
+    def discard(self, conversation: Conversation | None) -> None:
+        """The browser session ended (gr.State's delete callback)."""
+        if conversation is not None:
+            conversation.discard()
+            self._forget_exports(conversation)
+
+    def _forget_exports(self, conversation: Conversation) -> None:
+        self.downloads.forget(conversation.export_urls)
+        conversation.export_urls = []
 
     def switch_model(self, name: str, conversation: Conversation | None, ui_lang: str) -> tuple:
         """Load the chosen model (once per app) and go on with it; the chat is kept.
@@ -144,9 +181,10 @@ class ChatHandlers:
         back to the model in use. The adapter selector shows the new model's default.
         """
         conversation = self.conversation(conversation)
+        name = self.pool.by_public_name(name)
         current = self.pool.name_of(conversation.loaded)
         if name == current:
-            return name, gr.update(), gr.update(), conversation
+            return self.pool.public_name(name), gr.update(), gr.update(), conversation
         if not self.pool.is_loaded(name):
             gr.Info(notice("model_loading", ui_lang, model=self.pool.title(name)))
         try:
@@ -154,6 +192,6 @@ class ChatHandlers:
             conversation.switch_model(loaded)
         except UserFacingError as error:
             warn(error, ui_lang, notice("model_kept", ui_lang))
-            return current, gr.update(), gr.update(), conversation
+            return self.pool.public_name(current), gr.update(), gr.update(), conversation
         gr.Info(notice("model_switched", ui_lang, model=loaded.card.title))
-        return name, model_card(loaded, ui_lang), gr.update(**adapter_choices(loaded)), conversation
+        return self.pool.public_name(name), model_card(loaded, ui_lang), gr.update(**adapter_choices(loaded)), conversation

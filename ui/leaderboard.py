@@ -11,14 +11,18 @@ import hmac
 import tempfile
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Callable
 
 import gradio as gr
 import pandas as pd
 
 from arena import ArenaStore, battles_frame, build_leaderboard, export_votes, load_votes, study_progress
+from arena import ArenaError, AttemptLimiter, client_address, create_rater, list_raters
 from engine.errors import UserFacingError
 from ui.common import warn
+from ui.downloads import Downloads, links_html
 from ui.labels import Labels, Text
+from ui.sessions import browser_of
 from ui.strings import text
 
 # Fewer bootstrap rounds than the command line's default: the tab recomputes on demand.
@@ -31,8 +35,14 @@ def language_choices(lang: str) -> list[tuple[str, str]]:
 
 
 class LeaderboardHandlers:
-    def __init__(self, store: ArenaStore, study: str, admin_code: str | None):
+    def __init__(self, store: ArenaStore, study: str, admin_code: str | None, downloads: Downloads | None = None,
+                 shown_name: Callable[[str], str] = str):
+        """`shown_name`: a contestant id as the public board names it (no server paths)."""
         self.store, self.study, self.admin_code = store, study, admin_code
+        self.downloads = downloads or Downloads()
+        self.shown_name = shown_name
+        # Organiser-code checks, shared by every session: guesses are limited and locked out.
+        self.admin_limiter = AttemptLimiter("organiser code")
 
     def show(self, language: str, include_flagged: bool, ui_lang: str):
         """Returns summary, table, plot, win-rate matrix."""
@@ -45,42 +55,77 @@ class LeaderboardHandlers:
             warn(error, ui_lang)
             return gr.update(), gr.update(), gr.update(), gr.update()
         table = board.to_frame().round({"rating": 1, "ci_low": 1, "ci_high": 1, "elo": 1, "win_rate": 3})
+        table["model"] = table["model"].map(self.shown_name)
         if table.empty:
             return text("lb_empty", ui_lang), table, table, pd.DataFrame()
         summary = text("lb_summary", ui_lang).format(battles=board.battles, flagged=board.flagged_excluded)
         if not board.ratings_finite:
             summary += "\n\n⚠️ " + text("lb_not_finite", ui_lang)
-        matrix = board.win_rates.round(3).reset_index(names="model")
+        matrix = board.win_rates.round(3).rename(index=self.shown_name, columns=self.shown_name)
+        matrix = matrix.reset_index(names="model")
         return summary, table, table[["model", "rating"]], matrix
 
-    def progress(self, code: str, ui_lang: str):
-        """Returns the progress table and the export files (both hidden unless allowed)."""
-        if not self._allowed(code, ui_lang):
+    def progress(self, code: str, ui_lang: str, request: gr.Request | None = None):
+        """Returns the progress table and the export files (both hidden unless allowed).
+        The table says where each rater's personal code stands (active, revoked, none)."""
+        if not self._allowed(code, ui_lang, request):
             return gr.update(value=None, visible=False), gr.update(value=None, visible=False)
-        rows = [{column: getattr(row, column) for column in PROGRESS_COLUMNS}
+        code_states = {rater.rater_id: rater.code_state for rater in list_raters(self.store, self.study)}
+        rows = [{**{column: getattr(row, column) for column in PROGRESS_COLUMNS},
+                 "personal_code": code_states.get(row.rater_id, "none")}
                 for row in study_progress(self.store, self.study)]
-        return gr.update(value=pd.DataFrame(rows, columns=PROGRESS_COLUMNS), visible=True), gr.update(visible=False)
+        table = pd.DataFrame(rows, columns=[*PROGRESS_COLUMNS, "personal_code"])
+        return gr.update(value=table, visible=True), gr.update(visible=False)
 
-    def export(self, code: str, ui_lang: str):
-        if not self._allowed(code, ui_lang):
-            return gr.update(value=None, visible=False)
-        from ui.export import default_root
+    def add_rater(self, code: str, name: str, ui_lang: str, request: gr.Request | None = None):
+        """Returns the new rater's code (a Markdown shown once: only its digest is stored)
+        and the name box (emptied once the rater is added)."""
+        hidden = gr.update(value="", visible=False)
+        if not self._allowed(code, ui_lang, request):
+            return hidden, gr.update()
+        try:
+            rater, rater_code = create_rater(self.store, self.study, name or "")
+        except UserFacingError as error:  # a name already coded, an empty name, a busy database
+            warn(error, ui_lang)
+            return hidden, gr.update()
+        shown = text("admin_rater_code", ui_lang).format(name=_markdown_escaped(rater.display_name), code=rater_code)
+        return gr.update(value=shown, visible=True), gr.update(value="")
 
-        root = default_root()
-        root.mkdir(parents=True, exist_ok=True)
-        folder = Path(tempfile.mkdtemp(prefix="arena-", dir=root))
-        jsonl, csv = folder / "arena-votes.jsonl", folder / "arena-votes.csv"
-        export_votes(self.store, jsonl=jsonl, csv_path=csv, study=self.study)
-        return gr.update(value=[str(jsonl), str(csv)], visible=True)
+    def export(self, code: str, ui_lang: str, request: gr.Request = None):
+        """Every vote as JSONL and CSV: one-time downloads for this browser (ui/downloads.py)."""
+        if not self._allowed(code, ui_lang, request):
+            return gr.update(value="", visible=False)
+        with tempfile.TemporaryDirectory() as folder:
+            jsonl, csv = Path(folder) / "arena-votes.jsonl", Path(folder) / "arena-votes.csv"
+            export_votes(self.store, jsonl=jsonl, csv_path=csv, study=self.study)
+            files = [(path.name, path.read_bytes()) for path in (jsonl, csv)]
+        owner = browser_of(request)
+        urls = [self.downloads.offer(owner, name, data) for name, data in files]
+        return gr.update(value=links_html(urls, text("download_once", ui_lang)), visible=True)
 
-    def _allowed(self, code: str, ui_lang: str) -> bool:
+    def _allowed(self, code: str, ui_lang: str, request: gr.Request | None = None) -> bool:
+        """Whether `code` is the organiser code, within the attempt limits: while the client
+        (or everyone) is locked out even the right code is refused."""
         if not self.admin_code:
             gr.Warning(text("admin_closed", ui_lang))
             return False
+        client = client_address(request)
+        try:
+            self.admin_limiter.admit(client, self.study)
+        except ArenaError as error:
+            warn(error, ui_lang)
+            return False
         if not hmac.compare_digest((code or "").strip().encode(), self.admin_code.encode()):
+            if (code or "").strip():  # an empty box guesses nothing
+                self.admin_limiter.record_failure(client, self.study)
             gr.Warning(text("admin_denied", ui_lang))
             return False
         return True
+
+
+def _markdown_escaped(plain: str) -> str:
+    """A typed name shown in Markdown as typed (no emphasis, links or HTML from it)."""
+    return "".join(f"\\{ch}" if ch in "\\`*_{}[]()<>#+-.!|~" else ch for ch in plain)
 
 
 def build_leaderboard_tab(handlers: LeaderboardHandlers, ui_lang, labels: Labels) -> SimpleNamespace:
@@ -106,12 +151,20 @@ def build_leaderboard_tab(handlers: LeaderboardHandlers, ui_lang, labels: Labels
                 w.admin_show = labels.make(gr.Button, value=Text("admin_show"), elem_id="lb-admin-show")
                 w.admin_export = labels.make(gr.Button, value=Text("admin_export"), elem_id="lb-admin-export")
             w.progress = gr.Dataframe(interactive=False, visible=False, elem_id="lb-progress")
-            w.export_files = labels.make(gr.File, label=Text("admin_files"), file_count="multiple",
-                                         interactive=False, visible=False, elem_id="lb-export-files")
+            # Links to one-time downloads, not a gr.File: its URLs show server paths.
+            w.export_files = gr.HTML("", visible=False, elem_id="lb-export-files")
+            with gr.Row(equal_height=True):
+                w.new_rater_name = labels.make(gr.Textbox, label=Text("admin_rater_name"), max_length=64,
+                                               elem_id="lb-rater-name", scale=3)
+                w.add_rater = labels.make(gr.Button, value=Text("admin_add_rater"), elem_id="lb-add-rater", scale=1)
+            # A Markdown, not a Textbox: the code is shown, not kept in an input the page resends.
+            w.new_rater_code = gr.Markdown(visible=False, elem_id="lb-rater-code")
     shown = [w.summary, w.table, w.plot, w.win_rates]
     inputs = [w.language, w.include_flagged, ui_lang]
     for event in (w.refresh.click, w.language.change, w.include_flagged.change, w.tab.select):
         event(handlers.show, inputs, shown, api_name=False)
     w.admin_show.click(handlers.progress, [w.admin_code, ui_lang], [w.progress, w.export_files], api_name=False)
+    w.add_rater.click(handlers.add_rater, [w.admin_code, w.new_rater_name, ui_lang],
+                      [w.new_rater_code, w.new_rater_name], api_name=False)
     w.admin_export.click(handlers.export, [w.admin_code, ui_lang], [w.export_files], api_name=False)
     return w

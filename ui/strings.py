@@ -33,7 +33,8 @@ STRINGS = MappingProxyType({
         "regenerate": "Regenerate",
         "clear": "Clear",
         "export": "Export (Markdown + JSON)",
-        "export_files": "Exported conversation",
+        "download_once": "Each file downloads once, to this browser only; then it is deleted from the server "
+                         "(and after an hour if never downloaded).",
         "examples": "Examples",
         "reply_language": "Reply language",
         "reply_auto": "Auto (each message)",
@@ -62,6 +63,9 @@ STRINGS = MappingProxyType({
                           "example, `--model bimedix2-8b --model preview`.",
         "rater_name": "Your display name",
         "access_code": "Study access code",
+        "personal_code": "Personal rater code",
+        "personal_code_info": "If the organiser gave you one: with it, your name comes from the code and no "
+                              "study access code is needed.",
         "join": "Start rating",
         "model_a": "Model A",
         "model_b": "Model B",
@@ -96,7 +100,11 @@ STRINGS = MappingProxyType({
         "admin_export": "Export all votes (JSONL + CSV)",
         "admin_closed": "The organiser view is closed: start the app with --arena-admin-code to open it.",
         "admin_denied": "That organiser code is not correct.",
-        "admin_files": "Exported votes",
+        "admin_rater_name": "New rater's display name",
+        "admin_add_rater": "Add rater (creates a personal code)",
+        "admin_rater_code": "Personal code for **{name}**: `{code}`\n\nShown only this once: give it to the "
+                            "rater privately. If it is lost, revoke it (`python -m arena.raters revoke`) and add "
+                            "the rater again.",
     }),
     "ar": MappingProxyType({
         "subtitle": "محادثة طبية ثنائية اللغة (العربية / الإنجليزية)",
@@ -116,7 +124,8 @@ STRINGS = MappingProxyType({
         "regenerate": "إعادة التوليد",
         "clear": "مسح",
         "export": "تصدير (Markdown و JSON)",
-        "export_files": "المحادثة المصدّرة",
+        "download_once": "يُنزَّل كل ملف مرة واحدة، إلى هذا المتصفح فقط، ثم يُحذف من الخادم "
+                         "(وبعد ساعة إن لم يُنزَّل).",
         "examples": "أمثلة",
         "reply_language": "لغة الرد",
         "reply_auto": "تلقائي (حسب كل رسالة)",
@@ -144,6 +153,8 @@ STRINGS = MappingProxyType({
                           "`--model bimedix2-8b --model preview`.",
         "rater_name": "اسم العرض الخاص بك",
         "access_code": "رمز الدخول إلى الدراسة",
+        "personal_code": "رمز المقيّم الشخصي",
+        "personal_code_info": "إن أعطاك المنظِّم رمزًا: يُؤخذ اسمك من الرمز ولا حاجة إلى رمز الدخول إلى الدراسة.",
         "join": "ابدأ التقييم",
         "model_a": "النموذج A",
         "model_b": "النموذج B",
@@ -177,7 +188,10 @@ STRINGS = MappingProxyType({
         "admin_export": "تصدير كل الأصوات (JSONL و CSV)",
         "admin_closed": "واجهة المنظِّم مغلقة: شغّل التطبيق مع ‎--arena-admin-code لفتحها.",
         "admin_denied": "رمز المنظِّم غير صحيح.",
-        "admin_files": "الأصوات المصدّرة",
+        "admin_rater_name": "اسم العرض للمقيّم الجديد",
+        "admin_add_rater": "إضافة مقيّم (يُنشئ رمزًا شخصيًا)",
+        "admin_rater_code": "الرمز الشخصي لـ **{name}**: `{code}`\n\nيُعرض هذه المرة فقط: أعطه للمقيّم على انفراد. "
+                            "إن ضاع فألغِه (`python -m arena.raters revoke`) ثم أضف المقيّم من جديد.",
     }),
 })
 

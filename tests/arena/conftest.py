@@ -30,3 +30,16 @@ def rater(store):
 @pytest.fixture
 def battle(store, rater):
     return start_battle(store, rater, MODELS, rng=7)
+
+
+class FakeClock:
+    """A monotonic clock that moves only when told: limits and lockouts without waiting."""
+
+    def __init__(self, start: float = 1000.0):
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

@@ -4,9 +4,11 @@ Each gradio_client Client is one browser session, with its own conversation on t
 """
 
 import json
+import re
 import threading
 from pathlib import Path
 
+import httpx
 import pytest
 
 from engine.pool import ModelPool
@@ -94,17 +96,23 @@ def test_regenerate_replaces_only_the_last_reply(app_url):
 
 @pytest.mark.slow
 def test_export_keeps_both_languages(app_url):
-    client = client_for(app_url)
+    from gradio_client import Client
+
+    browser = {"bimedix_browser": "a-browser-id"}  # what a browser keeps after its first page load
+    client = Client(app_url, verbose=False, httpx_kwargs={"cookies": browser})
     say(client, "What is anemia?")
     say(client, "ما هو فقر الدم؟")
-    shown = client.predict("ar", api_name="/export")  # an update: the file list becomes visible
-    assert shown["visible"] is True
-    by_suffix = {Path(f).suffix: Path(f) for f in shown["value"]}
-    record = json.loads(by_suffix[".json"].read_text(encoding="utf-8"))
+    shown = client.predict("ar", api_name="/export")  # an update: the download links become visible
+    assert shown["visible"] is True and "/tmp" not in shown["value"]  # links by name, no server path
+    links = re.findall(r'href="([^"]+)"', shown["value"])
+    assert all(httpx.get(app_url + link).status_code == 404 for link in links)  # not for another browser
+    files = {Path(link).suffix: httpx.get(app_url + link, cookies=browser) for link in links}
+    record = json.loads(files[".json"].content.decode("utf-8"))
     assert [m["content"] for m in record["messages"] if m["role"] == "user"] == ["What is anemia?", "ما هو فقر الدم؟"]
     assert [m["language"] for m in record["messages"]][::2] == ["en", "ar"]
-    markdown = by_suffix[".md"].read_text(encoding="utf-8")
+    markdown = files[".md"].content.decode("utf-8")
     assert "ما هو فقر الدم؟" in markdown and "## المستخدم" in markdown
+    assert httpx.get(app_url + links[0], cookies=browser).status_code == 404  # served once, then deleted
 
 
 @pytest.mark.slow

@@ -1,11 +1,16 @@
 """The arena behind its tabs: rounds, side-by-side streaming, votes in a real SQLite store
 (tiny models, so every reply is real generation and fast)."""
 
+import logging
+import re
 import threading
+from types import SimpleNamespace
 
 import pytest
+from gradio.helpers import special_args
 
-from arena import ArenaError, ensure_study, load_votes, open_store, study_progress
+from arena import (AttemptLimiter, ArenaError, LimitPolicy, create_rater, ensure_study, load_votes, open_store,
+                   study_progress)
 from engine.backend import local_tokens
 from engine.errors import UserFacingError
 from engine.generation import GenerationSettings
@@ -13,7 +18,9 @@ from engine.pool import ModelPool, ModelSpec
 from tests.engine.test_loading import make_adapter
 from ui.arena import ArenaHandlers
 from ui.arena_round import ArenaConfig, ArenaRound, contestants, split_contestant
+from ui.leaderboard import LeaderboardHandlers
 from engine.reply import ReplyOptions
+from tests.arena.conftest import FakeClock
 
 SHORT = ReplyOptions(settings=GenerationSettings(temperature=0, max_new_tokens=4, repetition_penalty=1.0))
 
@@ -127,7 +134,7 @@ def test_the_study_code_is_checked_and_the_vote_waits_for_replies(pool, store):
         ArenaRound(pool, store, ArenaConfig(study="locked", access_code="4711"), local_tokens).join("Ali", "1234")
     assert denied.value.code == "access_denied"
     handlers = ArenaHandlers(pool, store, ArenaConfig(), local_tokens, SHORT)
-    _, _, *_, arena = handlers.join("Dr Omar", "", None, "en")
+    _, _, *_, arena = handlers.join("Dr Omar", "", "", None, "en")
     unchanged = handlers.vote("tie", "", None, arena, "ar")
     assert arena.receipt is None and all(update == {"__type__": "update"} for update in unchanged[:2])
     assert load_votes(store, "default") == []
@@ -136,6 +143,173 @@ def test_the_study_code_is_checked_and_the_vote_waits_for_replies(pool, store):
 def test_joining_empties_the_access_code_box_whatever_the_outcome(pool, store):
     handlers = ArenaHandlers(pool, store, ArenaConfig(study="locked", access_code="4711"), local_tokens, SHORT)
     for code in ("1234", "4711"):  # refused, then let in
-        outputs = handlers.join("Dr Omar", code, None, "en")
-        assert outputs[2] == {"__type__": "update", "value": ""}
+        outputs = handlers.join("Dr Omar", code, "", None, "en")
+        assert outputs[2] == outputs[3] == {"__type__": "update", "value": ""}
     assert outputs[1] == {"__type__": "update", "visible": True}  # the second one joined
+
+
+ADMIN_CODE = "organiser-4711"
+MINUTE = 60.0
+
+
+def request_from(host: str):
+    """What Gradio hands a handler's `request: gr.Request` parameter, as far as limits look."""
+    return SimpleNamespace(client=SimpleNamespace(host=host))
+
+
+@pytest.fixture
+def warnings_shown(monkeypatch):
+    """The codes of the errors the handlers showed as warnings, in order."""
+    shown = []
+    for module in ("ui.arena", "ui.leaderboard"):
+        monkeypatch.setattr(f"{module}.warn", lambda error, lang, *more: shown.append(error.code))
+    return shown
+
+
+def limited(pool, store, clock, vote_policy=None, **config) -> ArenaHandlers:
+    return ArenaHandlers(pool, store, ArenaConfig(**config), local_tokens, SHORT,
+                         join_limiter=AttemptLimiter("arena join", clock=clock),
+                         vote_limiter=AttemptLimiter("arena vote", vote_policy, clock=clock))
+
+
+def test_a_personal_code_joins_as_its_rater_whatever_name_is_typed(pool, store, warnings_shown):
+    handlers = limited(pool, store, FakeClock(), study="coded", access_code="4711")
+    sara, code = create_rater(store, "coded", "Dr Sara")
+    outputs = handlers.join("Mallory", "", code.lower(), None, "en", request_from("10.0.0.1"))
+    assert outputs[-1].rater.id == sara.id and outputs[-1].rater.display_name == "Dr Sara"
+    assert outputs[1] == {"__type__": "update", "visible": True}
+    assert outputs[2] == outputs[3] == {"__type__": "update", "value": ""}  # both code boxes emptied
+    for name in ("  DR SARA ", "Mallory"):  # a name alone, even with the study code, is refused
+        outputs = handlers.join(name, "4711", "", None, "en", request_from("10.0.0.2"))
+        assert outputs[-1].rater is None and outputs[1] == {"__type__": "update"}
+        assert outputs[2] == outputs[3] == {"__type__": "update", "value": ""}
+    assert warnings_shown == ["rater_code_required", "rater_code_required"]
+
+
+def test_wrong_codes_lock_the_client_out_even_for_the_right_code(pool, store, warnings_shown):
+    clock = FakeClock()
+    handlers = limited(pool, store, clock)
+    _, code = create_rater(store, "default", "Dr Sara")
+    attacker = request_from("198.51.100.9")
+    for _ in range(5):
+        assert handlers.join("", "", "AAAA-AAAA-AA", None, "en", attacker)[-1].rater is None
+    assert handlers.join("", "", code, None, "en", attacker)[-1].rater is None  # right, but locked out
+    assert warnings_shown == ["rater_code_invalid"] * 5 + ["too_many_attempts"]
+    colleague = handlers.join("", "", code, None, "en", request_from("203.0.113.1"))[-1]
+    assert colleague.rater.display_name == "Dr Sara"  # another address is not locked out
+    clock.advance(15 * MINUTE)
+    assert handlers.join("", "", code, None, "en", attacker)[-1].rater.display_name == "Dr Sara"
+
+
+def test_study_code_failures_are_logged_without_the_code(pool, store, caplog, warnings_shown):
+    handlers = limited(pool, store, FakeClock(), study="locked", access_code="4711")
+    attacker = request_from("198.51.100.9")
+    guesses = ("1234", "2345", "3456", "9876", "8765")
+    with caplog.at_level(logging.DEBUG, logger="bimedix.arena"):
+        for _ in range(3):  # an empty box guesses nothing: not counted, not logged
+            handlers.join("Ali", "", "", None, "en", attacker)
+        for guess in guesses:
+            handlers.join("Ali", guess, "", None, "en", attacker)
+        assert handlers.join("Ali", "4711", "", None, "en", attacker)[-1].rater is None
+    assert warnings_shown == ["access_denied"] * 8 + ["too_many_attempts"]
+    logged = [record for record in caplog.records if record.name == "bimedix.arena"]
+    failures = [r.getMessage() for r in logged if r.levelno == logging.WARNING]
+    assert len(failures) == 6 and "locked out for 15 min" in failures[-1]
+    assert all("198.51.100.9" in message and "'locked'" in message for message in failures)
+    assert not any(code in record.getMessage() for record in logged for code in (*guesses, "4711"))
+
+
+def test_votes_are_rate_limited(pool, store, warnings_shown):
+    clock = FakeClock()
+    handlers = limited(pool, store, clock, vote_policy=LimitPolicy(attempts_per_client=1))
+    voter = request_from("10.0.0.7")
+    arena = handlers.join("Dr Omar", "", "", None, "en", voter)[-1]
+    finish(arena)
+    handlers.vote_handler("tie")("", None, arena, "en", voter)
+    assert arena.receipt is not None
+    handlers.new_round(arena, "en")
+    finish(arena)
+    handlers.vote("model_a", "", None, arena, "en", voter)
+    assert arena.receipt is None and warnings_shown == ["too_many_attempts"]
+    clock.advance(MINUTE)
+    handlers.vote("model_a", "", None, arena, "en", voter)
+    assert arena.receipt is not None and len(load_votes(store, "default")) == 2
+
+
+def organiser_view(store, clock=None) -> LeaderboardHandlers:
+    ensure_study(store, "default")
+    board = LeaderboardHandlers(store, "default", ADMIN_CODE)
+    board.admin_limiter = AttemptLimiter("organiser code", clock=clock or FakeClock())
+    return board
+
+
+def test_the_organiser_code_is_locked_out_too(store, warnings_shown):
+    clock = FakeClock()
+    board = organiser_view(store, clock)
+    attacker = request_from("198.51.100.9")
+    for guess in ("admin", "4711", "organiser", "s3cret", "password"):
+        assert board.progress(guess, "en", attacker)[0]["visible"] is False
+    assert board.progress(ADMIN_CODE, "en", attacker)[0]["visible"] is False  # right, but locked out
+    assert board.add_rater(ADMIN_CODE, "Dr Eve", "en", attacker)[0]["visible"] is False
+    assert warnings_shown == ["too_many_attempts", "too_many_attempts"]
+    clock.advance(15 * MINUTE)
+    assert board.progress(ADMIN_CODE, "en", attacker)[0]["visible"] is True
+
+
+def test_the_organiser_adds_a_rater_and_sees_the_code_once(pool, store, warnings_shown):
+    board = organiser_view(store)
+    organiser = request_from("10.0.0.1")
+    assert board.add_rater("wrong", "Dr Omar", "en", organiser)[0] == {"__type__": "update", "value": "",
+                                                                       "visible": False}
+    shown, name_box = board.add_rater(ADMIN_CODE, "Dr *Sara*", "en", organiser)
+    assert shown["visible"] is True and name_box == {"__type__": "update", "value": ""}
+    assert r"**Dr \*Sara\***" in shown["value"]  # the typed name shows as typed
+    code = re.search(r"`([A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{2})`", shown["value"]).group(1)
+    board.add_rater(ADMIN_CODE, "dr *sara*", "en", organiser)
+    assert warnings_shown == ["rater_has_code"]
+    arabic, _ = board.add_rater(ADMIN_CODE, "د. عمر", "ar", organiser)
+    assert "الرمز الشخصي" in arabic["value"]
+    handlers = limited(pool, store, FakeClock())
+    assert handlers.join("", "", code, None, "en", organiser)[-1].rater.display_name == "Dr *Sara*"
+    table = board.progress(ADMIN_CODE, "en", organiser)[0]["value"]
+    assert dict(zip(table["display_name"], table["personal_code"])) == {"Dr *Sara*": "active", "د. عمر": "active"}
+
+
+def test_gradio_hands_the_request_to_every_limited_handler(pool, store):
+    handlers, board = limited(pool, store, FakeClock()), organiser_view(store)
+    marker = object()
+    for handler, inputs in ((handlers.join, ["Ali", "", "", None, "en"]),
+                            (handlers.vote_handler("tie"), ["", None, None, "en"]),
+                            (board.progress, ["code", "en"]), (board.add_rater, ["code", "Ali", "en"])):
+        filled, *_ = special_args(handler, list(inputs), request=marker)
+        assert filled == [*inputs, marker]
+
+
+def test_in_the_browser_the_organiser_adds_a_rater_who_joins_with_the_code(page, tiny_dirs, tmp_path):
+    """The app as served: the code appears once in the organiser's view, joins as its rater
+    whatever name is typed, and a name alone is refused. An app of its own: once its study
+    has a coded rater, it takes no more typed names."""
+    from tests.ui.browser import open_app
+    from tests.ui.conftest import running_app
+
+    with running_app("--model", str(tiny_dirs("llava")), "--model", str(tiny_dirs("llama")),
+                     "--arena-db", str(tmp_path / "arena.db"), "--arena-admin-code", ADMIN_CODE) as url:
+        open_app(page, url)
+        page.get_by_role("tab", name="Leaderboard").click()
+        page.locator("#lb-admin .label-wrap").click()
+        page.locator("#lb-admin-code :is(input, textarea)").fill(ADMIN_CODE)
+        page.locator("#lb-rater-name :is(input, textarea)").fill("Dr Sara")
+        page.locator("#lb-add-rater").click()
+        page.wait_for_function("(document.querySelector('#lb-rater-code') || {}).innerText?.includes('Dr Sara')")
+        code = re.search(r"[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{2}", page.locator("#lb-rater-code").inner_text()).group()
+        assert page.locator("#lb-rater-name :is(input, textarea)").input_value() == ""
+
+        page.get_by_role("tab", name="Arena (blind comparison)").click()
+        page.locator("#arena-rater-name :is(input, textarea)").fill("Dr Sara")  # a name alone
+        page.locator("#arena-join-button").click()
+        page.wait_for_function("[...document.querySelectorAll('.toast-body')].some(t => t.innerText.includes('personal code'))")
+        assert page.locator("#arena-battle").is_hidden()
+        page.locator("#arena-rater-name :is(input, textarea)").fill("Mallory")
+        page.locator("#arena-personal-code input").fill(code.lower())
+        page.locator("#arena-join-button").click()
+        page.locator("#arena-battle").wait_for()  # joined as Dr Sara (the handler tests check the name)

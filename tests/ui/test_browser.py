@@ -223,6 +223,8 @@ def test_arena_vote_flow_reveals_identities_only_after_the_vote(page, llava_app_
     page.get_by_role("tab", name="Leaderboard").click()
     page.wait_for_function(f"document.querySelector('#lb-table').innerText.includes({names[0]!r})")
     assert "1 votes counted" in page.locator("#lb-summary").inner_text()
+    shown = page.content() + page.request.get(page.url + "config").text()
+    assert str(tiny_dirs("llava")) not in shown and str(ROOT) not in shown  # names, never paths
     page.locator("#lb-admin .label-wrap").click()
     page.locator("#lb-admin-code :is(input, textarea)").fill(ARENA_ADMIN_CODE)
     page.locator("#lb-admin-show").click()
@@ -322,3 +324,32 @@ def test_no_picture_in_a_message_phones_home(page, llava_app_url):
     finally:
         outside.shutdown()
     assert hits == []
+
+
+def test_an_export_is_served_once_to_its_own_browser_and_never_by_session_hash(page, second_page, llava_app_url):
+    from gradio_client import Client
+
+    hashes = []  # the tab's session hash, as its heartbeat carries it
+    page.on("request", lambda request: hashes.append(request.url.rsplit("/", 1)[-1].split("?")[0])
+            if "/gradio_api/heartbeat/" in request.url else None)
+    open_app(page, llava_app_url)
+    set_number(page, "bmx-max-new-tokens", 4)
+    send(page, "Patient Layla Haddad, HbA1c 9.1")
+    page.locator("#bmx-export").click()
+    links = page.locator("#bmx-export-files a")
+    links.first.wait_for()
+    urls = [llava_app_url + links.nth(index).get_attribute("href") for index in range(links.count())]
+    assert all("/tmp" not in url and str(ROOT) not in url for url in urls)  # no server path
+    open_app(second_page, llava_app_url)  # another person, with the links in hand
+    assert second_page.request.get(urls[0]).status == 404
+    with page.expect_download() as download:
+        links.first.click()  # the person's own download
+    assert "Layla Haddad" in open(download.value.path(), encoding="utf-8").read()
+    assert page.request.get(urls[0]).status == 404  # served once, then deleted
+    # Someone who learnt this tab's session hash can neither export its chat nor listen to it.
+    stranger = Client(llava_app_url, verbose=False)
+    stranger.session_hash = hashes[-1]
+    with pytest.raises(Exception):
+        stranger.predict("en", api_name="/export")
+    listened = second_page.request.get(llava_app_url + "gradio_api/queue/data?session_hash=" + stranger.session_hash)
+    assert listened.status == 403

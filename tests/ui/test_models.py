@@ -84,8 +84,9 @@ def test_switching_models_keeps_the_conversation_and_the_next_reply_uses_the_new
     llama, llava = str(tiny_dirs("llama")), str(tiny_dirs("llava"))
     _, _, conversation = drain(handlers.respond({"text": "What is anemia?", "files": []}, None, *SETTINGS, "en"))
     assert conversation.loaded is pool.get(llama)
-    name, card, adapter, conversation = handlers.switch_model(llava, conversation, "ar")
-    assert name == llava and conversation.loaded is pool.get(llava) and "###" in card
+    name, card, adapter, conversation = handlers.switch_model(pool.public_name(llava), conversation, "ar")
+    # The selector holds the public name (the directory's own), never the server path.
+    assert name == tiny_dirs("llava").name and conversation.loaded is pool.get(llava) and "###" in card
     assert adapter["choices"] == ["none"]
     _, _, conversation = drain(handlers.respond({"text": "ما علاجه؟", "files": []}, conversation, *SETTINGS, "ar"))
     contents = [m.content for m in conversation.messages]
@@ -97,7 +98,7 @@ def test_a_model_that_cannot_load_leaves_the_selector_and_the_chat_as_they_were(
     _, _, conversation = drain(handlers.respond({"text": "hello", "files": []}, None, *SETTINGS, "en"))
     before = list(conversation.messages)
     name, card, adapter, after = handlers.switch_model("bimedix-bi", conversation, "en")
-    assert name == str(tiny_dirs("llama"))  # the selector goes back
+    assert name == tiny_dirs("llama").name  # the selector goes back
     assert after is conversation and conversation.messages == before
 
 

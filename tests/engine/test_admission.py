@@ -1,0 +1,85 @@
+"""Admission (engine/admission.py): one reply in flight per holder, a bounded number in all;
+and the chat screen's Send going through it (one client cannot queue ahead of everyone)."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.admission import Admission
+from engine.errors import UserFacingError
+from engine.pool import ModelPool, ModelSpec
+
+
+def test_one_reply_per_holder_and_a_bound_in_all():
+    admission = Admission(limit=2)
+    alice, bob, carol = object(), object(), object()
+    ticket = admission.admit(alice)
+    with pytest.raises(UserFacingError) as caught:
+        admission.admit(alice)
+    assert caught.value.code == "generation_in_progress"
+    admission.admit(bob)
+    with pytest.raises(UserFacingError) as caught:
+        admission.admit(carol)
+    assert caught.value.code == "server_busy" and "مشغول" in caught.value.message("ar")
+    ticket.release()
+    ticket.release()  # idempotent: a second release frees nobody else's place
+    assert admission.in_flight == 1
+    admission.admit(carol)
+    with pytest.raises(UserFacingError):
+        admission.admit(alice)  # the app is full again
+
+
+@pytest.fixture
+def handlers(tiny_dirs, monkeypatch):
+    from ui.handlers import ChatHandlers
+
+    warnings: list[str] = []
+    monkeypatch.setattr("ui.common.gr.Warning", lambda text: warnings.append(text))
+    handlers = ChatHandlers(ModelPool([ModelSpec(str(tiny_dirs("llama")))]), admission=Admission(limit=2))
+    handlers.warnings = warnings
+    return handlers
+
+
+class Request:
+    """What Gradio hands a handler: the browser session's hash."""
+
+    def __init__(self, session_hash):
+        self.session_hash = session_hash
+
+
+def send(handlers, text, conversation, lang="en", session="tab-1"):
+    return handlers.respond({"text": text, "files": []}, conversation, "auto", 0, 0.9, 8, 1.0, -1, "none", lang,
+                            request=Request(session))
+
+
+def test_a_second_message_from_the_same_tab_is_refused_while_the_first_is_written(handlers):
+    first = send(handlers, "hello", None)
+    _, _, conversation = next(first)  # its reply has started
+    refused = list(send(handlers, "again", conversation, "ar"))
+    assert len(refused) == 1 and refused[0][1]["text"] == "again"  # the box keeps the message
+    assert "قيد الكتابة" in handlers.warnings[-1]
+    for _ in first:
+        pass
+    assert [m.content for m in conversation.messages if m.role == "user"] == ["hello"]
+    list(send(handlers, "now", conversation))  # the first has ended: the next is admitted
+    assert [m.content for m in conversation.messages if m.role == "user"] == ["hello", "now"]
+    assert handlers.admission.in_flight == 0
+
+
+def test_a_full_server_says_so_and_a_closed_tab_frees_its_place(handlers):
+    first, second = send(handlers, "one", None, session="a"), send(handlers, "two", None, session="b")
+    next(first), next(second)
+    refused = list(send(handlers, "three", None, session="c"))
+    assert refused[0][1]["text"] == "three" and "busy" in handlers.warnings[-1]
+    first.close()  # the tab went away mid-reply
+    second.close()
+    assert handlers.admission.in_flight == 0
+
+
+def test_requests_sent_together_through_the_api_count_as_one_session(handlers):
+    """Sent at once, before the session had any state: each arrives with no Conversation."""
+    first = send(handlers, "one", None, session="flood")
+    next(first)
+    refused = list(send(handlers, "two", None, session="flood"))
+    assert refused[0][1]["text"] == "two" and "still being written" in handlers.warnings[-1]
+    first.close()
