@@ -23,10 +23,12 @@ from ui.temp_folder import prepare_temp_folder
 log = logging.getLogger("bimedix.app")
 
 
-def model_specs(models: list[str], adapters: list[str], load_in_4bit: bool | None) -> list[ModelSpec]:
+def model_specs(models: list[str], adapters: list[str], load_in_4bit: bool | None,
+                default_adapter: str | None = None) -> list[ModelSpec]:
     names = [name.strip() for entry in models for name in entry.split(",") if name.strip()] or ["preview"]
     names = list(dict.fromkeys(names))  # a model named twice is offered once
-    return [ModelSpec(name, tuple(adapters) if index == 0 else (), load_in_4bit)
+    return [ModelSpec(name, tuple(adapters) if index == 0 else (), load_in_4bit,
+                      default_adapter if index == 0 else None)
             for index, name in enumerate(names)]
 
 
@@ -61,6 +63,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="model card name or local checkpoint directory; repeat to offer several "
                              "(env BIMEDIX_MODEL, comma-separated; default: preview)")
     parser.add_argument("--adapter", action="append", default=[], help="PEFT adapter directory for the first model (repeatable)")
+    parser.add_argument("--default-adapter", default=None,
+                        help="the adapter (of the first model) a new conversation starts with, by name "
+                             "(default: none, the bare base model)")
     parser.add_argument("--load-in-4bit", action="store_true", default=None, help="quantize to 4-bit nf4")
     parser.add_argument("--preload", action="store_true", default=bool(os.environ.get("SPACES_ZERO_GPU")),
                         help="load every model at start (always on ZeroGPU, whose GPU worker is forked "
@@ -111,7 +116,8 @@ def main(argv: list[str] | None = None) -> None:
     from ui.downloads import Downloads
 
     models = args.model or [os.environ.get("BIMEDIX_MODEL", "preview")]
-    pool = ModelPool(model_specs(models, args.adapter, args.load_in_4bit), replies_per_model=args.max_concurrency)
+    pool = ModelPool(model_specs(models, args.adapter, args.load_in_4bit, args.default_adapter),
+                     replies_per_model=args.max_concurrency)
     _, problem = pool.start()
     if args.preload:
         for reason in pool.preload():

@@ -4,6 +4,12 @@ Rank, as in FastChat's leaderboard, is 1 + the number of models that are *statis
 better (their interval's lower end above this model's upper end): with few votes several
 models share a rank rather than being ordered by noise. Rows are sorted by rating.
 Battles flagged for an identity leak are left out unless `include_flagged` is set.
+
+A view is *provisional* below MIN_VOTES votes, or while some model has been in fewer than
+MIN_MODEL_BATTLES battles: the weak prior (arena/ratings.py) keeps such ratings sane, but
+they still say more about the prior than about the models, so the tab and the command
+line say so. Ten votes between two models put each in ten battles; with more models,
+the per-model count is what keeps a rarely drawn one from being ranked on two votes.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from arena.ratings import (bootstrap_bradley_terry, online_elo, ratings_are_fini
 
 LANGUAGE_VIEWS: tuple[str, ...] = ("all", "ar", "en", "mixed")
 DEFAULT_ROUNDS = 1000
+MIN_VOTES, MIN_MODEL_BATTLES = 10, 5
 COLUMNS = ("rank", "model", "rating", "ci_low", "ci_high", "elo", "battles", "wins", "ties",
            "losses", "win_rate")
 
@@ -44,9 +51,12 @@ class Leaderboard:
     battles: int  # battles counted (after leaving out flagged ones)
     flagged_excluded: int  # flagged battles left out of this view
     win_rates: pd.DataFrame = field(repr=False)  # see arena.ratings.win_rate_matrix
-    # False: some model (or group) never lost or never won against the others, so its
-    # Bradley–Terry rating is not finite and the numbers shown mean little; more votes needed.
+    # False: some model (or group) never lost or never won against the others, so the votes
+    # alone would leave its Bradley–Terry rating unbounded; the one shown is held by the
+    # prior (arena/ratings.py) and means little; more votes needed.
     ratings_finite: bool = True
+    # Fewer than MIN_VOTES votes, or a model in fewer than MIN_MODEL_BATTLES battles.
+    provisional: bool = False
     rounds: int = DEFAULT_ROUNDS
     seed: int = 0
     confidence: float = 0.95
@@ -59,6 +69,7 @@ class Leaderboard:
         rates = self.win_rates.astype(object).where(self.win_rates.notna(), None)
         return {"language": self.language, "battles": self.battles,
                 "flagged_excluded": self.flagged_excluded, "ratings_finite": self.ratings_finite,
+                "provisional": self.provisional, "min_votes": MIN_VOTES, "min_model_battles": MIN_MODEL_BATTLES,
                 "bootstrap_rounds": self.rounds,
                 "seed": self.seed, "confidence": self.confidence,
                 "rows": [_json_row(row) for row in self.rows],
@@ -74,6 +85,11 @@ def _ranks(table: pd.DataFrame) -> pd.Series:
     lower, upper = table["lower"].to_numpy(), table["upper"].to_numpy()
     better = [(lower > upper[i]).sum() for i in range(len(table))]
     return pd.Series(np.array(better, dtype=int) + 1, index=table.index)
+
+
+def is_provisional(votes: int, battles_per_model) -> bool:
+    """Whether a view with `votes` votes and these battle counts per model is too small."""
+    return votes < MIN_VOTES or any(count < MIN_MODEL_BATTLES for count in battles_per_model)
 
 
 def build_leaderboard(battles: pd.DataFrame, language: str = "all", *, include_flagged: bool = False,
@@ -99,7 +115,9 @@ def build_leaderboard(battles: pd.DataFrame, language: str = "all", *, include_f
     )
     excluded = 0 if include_flagged else int(flagged.sum())
     return Leaderboard(language, rows, len(counted), excluded, win_rate_matrix(counted),
-                       ratings_are_finite(counted) if rows else True, rounds, seed, confidence)
+                       ratings_are_finite(counted) if rows else True,
+                       bool(rows) and is_provisional(len(counted), [row.battles for row in rows]),
+                       rounds, seed, confidence)
 
 
 def leaderboards_by_language(battles: pd.DataFrame, *, include_flagged: bool = False,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -49,6 +50,8 @@ TokenBackend = Callable[[GenerationRequest, StopSignal], Iterator[int]]
 _MODELS: "weakref.WeakValueDictionary[str, object]" = weakref.WeakValueDictionary()
 _SLOTS: dict[str, threading.BoundedSemaphore] = {}
 _ADAPTER_LOCKS: dict[str, threading.Lock] = {}
+_WAITING: dict[str, list[int]] = {}  # per model: the threads waiting for a slot, in order
+_CAPACITY: dict[str, int] = {}  # per model: replies at once (set_concurrency; default 1)
 SLOT_POLL_S = 0.05  # how soon a reply waiting for its slot notices Stop
 _counter = itertools.count(1)
 _registry_lock = threading.Lock()
@@ -76,6 +79,7 @@ def set_concurrency(key: str, replies: int) -> None:
     if replies < 1:
         raise ValueError("replies must be >= 1")
     _SLOTS[key] = threading.BoundedSemaphore(replies)
+    _CAPACITY[key] = replies
 
 
 @contextmanager
@@ -87,14 +91,43 @@ def reply_slot(key: str, stop_event: StopSignal | None = None) -> Iterator[bool]
     ahead of it ends.
     """
     slot = _SLOTS[key]
-    while not slot.acquire(timeout=SLOT_POLL_S):
-        if stop_event is not None and stop_event.is_set():
-            yield False
-            return
+    waiter = threading.get_ident()
+    with _registry_lock:
+        _WAITING.setdefault(key, []).append(waiter)
+    try:
+        while not _take_in_turn(key, slot, waiter):  # first come, first served
+            if stop_event is not None and stop_event.is_set():
+                yield False
+                return
+    finally:
+        with _registry_lock:
+            _WAITING[key].remove(waiter)
     try:
         yield True
     finally:
         slot.release()
+
+
+def _take_in_turn(key: str, slot: threading.BoundedSemaphore, waiter: int) -> bool:
+    """Take a slot only when `waiter` is among the first `capacity` waiting: a semaphore
+    alone lets whoever polls first after a release cut ahead of earlier arrivals."""
+    with _registry_lock:
+        in_turn = _WAITING[key].index(waiter) < _CAPACITY.get(key, 1)
+    if in_turn:
+        return slot.acquire(timeout=SLOT_POLL_S)
+    time.sleep(SLOT_POLL_S)
+    return False
+
+
+def queue_position(thread_id: int) -> int | None:
+    """1 for the next reply to get its model, 2 for the one after...; None when the reply
+    generated in thread `thread_id` is not waiting (it runs, or has not asked yet). Replies
+    are shown their place while they wait (the screen's "waiting for the model")."""
+    with _registry_lock:
+        for waiters in _WAITING.values():
+            if thread_id in waiters:
+                return waiters.index(thread_id) + 1
+    return None
 
 
 def worker_tokens(request: GenerationRequest, stop_event: StopSignal | None = None) -> Iterator[int]:
@@ -114,6 +147,12 @@ def worker_tokens(request: GenerationRequest, stop_event: StopSignal | None = No
                   for name, value in request.model_inputs.items()}
         yield from generate_tokens(model, request.input_ids, request.settings, request.stop_token_ids,
                                    stop_event, inputs)
+
+
+def adapter_lock(key: str) -> threading.Lock:
+    """The lock that whoever switches model `key`'s adapters holds for a whole reply (or a
+    batch of replies, engine/batch.py), so that no one switches them mid-reply."""
+    return _ADAPTER_LOCKS[key]
 
 
 def local_tokens(request: GenerationRequest, stop_event: StopSignal) -> Iterator[int]:

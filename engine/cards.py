@@ -29,6 +29,15 @@ class ModelCard:
     language_hint: bool = False
     notice: str = ""  # shown next to the model's name in the UI
     system_prompt: str | None = None  # None: the prompt format's own default
+    # The same two texts in Arabic, for an Arabic interface ("": the English is shown).
+    description_ar: str = ""
+    notice_ar: str = ""
+
+    def described(self, lang: str) -> tuple[str, str]:
+        """(description, notice) in `lang` where the card has them, else in English."""
+        if lang == "ar":
+            return self.description_ar or self.description, self.notice_ar or self.notice
+        return self.description, self.notice
 
     @property
     def is_local(self) -> bool:
@@ -36,6 +45,7 @@ class ModelCard:
 
 
 _RESEARCH_NOTICE = "Research use only: not for clinical decisions."
+_RESEARCH_NOTICE_AR = "للاستخدام البحثي فقط: لا يُعتمد عليه في القرارات السريرية."
 
 # A 270M base model continues text; it only behaves like an assistant, and mirrors the
 # user's language, when the transcript opens with an example exchange in each language.
@@ -55,25 +65,29 @@ CARDS: MappingProxyType[str, ModelCard] = MappingProxyType({card.name: card for 
         name="bimedix2-8b", title="BiMediX2 8B (Llama-3.1 multimodal)", family="llava",
         weights="MBZUAI/BiMediX2-8B-hf", prompt_format="llama3_llava", multimodal=True,
         description="Bilingual medical vision-language model (BiMediX2), Llama-3.1-8B with a CLIP vision tower.",
-        notice=_RESEARCH_NOTICE,
+        notice=_RESEARCH_NOTICE, notice_ar=_RESEARCH_NOTICE_AR,
+        description_ar="نموذج طبي ثنائي اللغة للرؤية واللغة (BiMediX2)، مبني على Llama-3.1-8B مع برج رؤية CLIP.",
     ),
     ModelCard(
         name="bimedix-bi", title="BiMediX Bilingual (Mixtral 8x7B)", family="mixtral",
         weights="BiMediX/BiMediX-Bi", prompt_format="vicuna", load_in_4bit=True,
         description="Bilingual Arabic/English medical mixture-of-experts model (BiMediX), tuned on BiMed1.3M.",
-        notice=_RESEARCH_NOTICE,
+        notice=_RESEARCH_NOTICE, notice_ar=_RESEARCH_NOTICE_AR,
+        description_ar="نموذج طبي ثنائي اللغة (عربي/إنجليزي) من نوع خليط الخبراء (BiMediX)، مدرَّب على BiMed1.3M.",
     ),
     ModelCard(
         name="bimedix-ara", title="BiMediX Arabic (Mixtral 8x7B)", family="mixtral",
         weights="BiMediX/BiMediX-Ara", prompt_format="vicuna", load_in_4bit=True,
         description="Arabic medical mixture-of-experts model (BiMediX, Arabic data only).",
-        notice=_RESEARCH_NOTICE,
+        notice=_RESEARCH_NOTICE, notice_ar=_RESEARCH_NOTICE_AR,
+        description_ar="نموذج طبي عربي من نوع خليط الخبراء (BiMediX، بيانات عربية فقط).",
     ),
     ModelCard(
         name="bimedix-eng", title="BiMediX English (Mixtral 8x7B)", family="mixtral",
         weights="BiMediX/BiMediX-Eng", prompt_format="vicuna", load_in_4bit=True,
         description="English medical mixture-of-experts model (BiMediX, English data only).",
-        notice=_RESEARCH_NOTICE,
+        notice=_RESEARCH_NOTICE, notice_ar=_RESEARCH_NOTICE_AR,
+        description_ar="نموذج طبي إنجليزي من نوع خليط الخبراء (BiMediX، بيانات إنجليزية فقط).",
     ),
     ModelCard(
         name="preview", title="Offline preview (Gemma-3-270M, CPU)", family="preview",
@@ -81,6 +95,8 @@ CARDS: MappingProxyType[str, ModelCard] = MappingProxyType({card.name: card for 
         context_window=2048, language_hint=True, system_prompt=PREVIEW_SYSTEM,
         description="A small general base model that runs anywhere without a GPU or a model hub.",
         notice="Offline preview, not a medical model: answers are not medical advice.",
+        description_ar="نموذج أساسي عام صغير يعمل على أي جهاز دون معالج رسومي أو مستودع نماذج.",
+        notice_ar="معاينة دون اتصال، وليس نموذجًا طبيًا: الإجابات ليست نصيحة طبية.",
     ),
 )})
 
@@ -114,6 +130,8 @@ def local_card(path: Path, prompt_format: str | None = None) -> ModelCard:
         description=f"Local checkpoint {path.name} ({model_type or 'unknown type'}).",  # its name, never its path
         language_hint=prompt_format == "transcript",
         notice="Local model: the app cannot tell whether it is a medical model.",
+        description_ar=f"نقطة تحقق محلية \u2066{path.name}\u2069 ({model_type or 'نوع غير معروف'}).",
+        notice_ar="نموذج محلي: لا يستطيع التطبيق معرفة ما إذا كان نموذجًا طبيًا.",
     )
 
 

@@ -159,6 +159,12 @@ def _pad_id(model, stop_token_ids: Sequence[int]) -> int | None:
     return stop_token_ids[0] if stop_token_ids else None
 
 
+def pad_token_id(model, stop_token_ids: Sequence[int] = ()) -> int | None:
+    """The id generate() pads with: the model's own pad token, else its first stop token
+    (engine/batch.py left-pads a batch with it)."""
+    return _pad_id(model, stop_token_ids)
+
+
 def finish_reason(*, failed: bool, stop_token: bool, stop_string: bool, stopped: bool, tokens: int,
                   max_new_tokens: int) -> str:
     """Why a reply ended: the one place that decides it (see FINISH_REASONS)."""

@@ -16,6 +16,9 @@ from engine.vision import VISION_MODULES, VisionInputs, vision_inputs_for
 log = logging.getLogger(__name__)
 
 
+GPU_REPLY_TOKENS, CPU_REPLY_TOKENS = 512, 128
+
+
 @dataclass
 class LoadedModel:
     card: ModelCard
@@ -47,6 +50,13 @@ class LoadedModel:
     @property
     def stop_token_ids(self) -> tuple[int, ...]:
         return self._stop_token_ids
+
+    @property
+    def default_reply_tokens(self) -> int:
+        """A reply length that answers in reasonable time on this model's device: 512
+        tokens on a GPU; on a CPU that is a minute or more, so 128."""
+        device = getattr(self.model, "device", None)
+        return GPU_REPLY_TOKENS if getattr(device, "type", "cpu") == "cuda" else CPU_REPLY_TOKENS
 
     def _find_stop_token_ids(self) -> tuple[int, ...]:
         """EOS ids from the generation config plus every stop string that is one token."""

@@ -32,6 +32,8 @@ class ModelSpec:
     name: str = field(metadata={"help": "model card name or local checkpoint directory"})
     adapters: tuple[str, ...] = field(default=(), metadata={"help": "PEFT adapter directories"})
     load_in_4bit: bool | None = field(default=None, metadata={"help": "None: the card's default"})
+    default_adapter: str | None = field(default=None, metadata={
+        "help": "the adapter a new conversation starts with (a loaded adapter's name); None: the bare model"})
 
 
 def needs_gpu(card: ModelCard) -> bool:
@@ -73,6 +75,11 @@ class ModelPool:
     def title(self, name: str) -> str:
         card = self.cards[name]
         return card.title if card else self.public_name(name)
+
+    def default_adapter(self, name: str) -> str | None:
+        """What a new conversation on this model starts with: the configured adapter, else
+        none (not whichever adapter happened to be loaded last)."""
+        return self.specs[name].default_adapter
 
     def public_name(self, name: str) -> str:
         """The name shown to people: a card's name, or a local directory's own name (never

@@ -5,9 +5,11 @@
 
 --db takes any SQLAlchemy URL (sqlite:///arena.db, postgresql://...) or a SQLite file
 path; default: the app's own database (arena.store.default_data_dir()/arena.db).
-Prints, per view (all, ar, en, mixed): rank, model, Bradley–Terry rating with its
-bootstrap interval, online Elo, battles, wins/ties/losses and win rate. Writes to --out:
-leaderboard.json (every view, with the win-rate matrices and the settings),
+Prints, per view (all, ar, en, mixed): rank, model, Bradley–Terry rating (with the weak
+prior of arena/ratings.py) and its interval, online Elo, battles, wins/ties/losses and win
+rate; a view below arena.leaderboard's minimum (10 votes, every model in 5 battles) is
+marked provisional. The numbers are the Leaderboard tab's: both come from arena/.
+Writes to --out: leaderboard.json (every view, with the win-rate matrices and the settings),
 leaderboard.csv (every view's rows, a `language` column first) and win_rates.csv
 (the overall matrix). Battles flagged for identity leaks are left out unless
 --include-flagged; the exports always hold every vote.
@@ -26,7 +28,7 @@ from sqlalchemy.engine import make_url
 
 from arena.errors import ArenaError
 from arena.export import export_votes
-from arena.leaderboard import DEFAULT_ROUNDS, Leaderboard, store_leaderboards
+from arena.leaderboard import DEFAULT_ROUNDS, MIN_MODEL_BATTLES, MIN_VOTES, Leaderboard, store_leaderboards
 from arena.store import database_url, open_store
 from arena.study import get_study
 
@@ -43,10 +45,13 @@ def format_table(board: Leaderboard) -> str:
     for column in ("rating", "ci_low", "ci_high", "elo"):
         frame[column] = frame[column].map(lambda v: f"{v:.1f}")
     frame["win_rate"] = frame["win_rate"].map(lambda v: f"{v:.1%}")
-    warning = "" if board.ratings_finite else (
-        "\n  note: some model never lost or never won against the others here, so its "
-        "Bradley–Terry rating is unbounded; collect more votes before reading these numbers.")
-    return f"{title}\n{frame.to_string(index=False)}{warning}"
+    notes = [] if board.ratings_finite else [
+        "some model never lost or never won against the others here, so the votes alone leave its "
+        "Bradley–Terry rating unbounded (the prior holds it); collect more votes before reading these numbers."]
+    if board.provisional:
+        notes.append(f"provisional: fewer than {MIN_VOTES} votes, or a model in fewer than "
+                     f"{MIN_MODEL_BATTLES} battles.")
+    return f"{title}\n{frame.to_string(index=False)}" + "".join(f"\n  note: {note}" for note in notes)
 
 
 def write_outputs(boards: dict[str, Leaderboard], out: Path) -> list[Path]:

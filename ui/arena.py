@@ -1,8 +1,11 @@
 """The Arena tab: join a study, chat with two anonymous models side by side, vote.
 
-Votes are enabled only once both sides have finished a reply, and only one per battle
-(the buttons go, and the store refuses a second); the identities are shown only after
-the vote; New round draws a fresh pair with fresh sides.
+Votes are enabled exactly when the store would take one: once both sides have finished
+a reply with text, and only one per battle (the buttons go, and the store refuses a
+second); the identities are shown only after the vote; New round draws a fresh pair with
+fresh sides, and an empty reason and languages. An exchange stopped before a side wrote
+anything is taken back from both, and the message goes back into the box. A line under
+the chats says when the two sides must take turns on one model.
 
 Joins and votes go through attempt limits (arena/limits.py), per client address and
 overall, so codes cannot be guessed through the API and ballots not stuffed by a script.
@@ -87,9 +90,11 @@ class ArenaHandlers:
         return self._fresh_round_view(state, ui_lang)
 
     def _fresh_round_view(self, state, ui_lang) -> tuple:
-        """chat A, chat B, input, votes x4, reveal, new-round button."""
+        """chat A, chat B, input, votes x4, reveal, new-round button, take-turns line, reason,
+        rater languages. The last vote's reason and languages go: they were about that pair."""
         return (gr.update(value=[], label=text("model_a", ui_lang)), gr.update(value=[], label=text("model_b", ui_lang)),
-                gr.update(value=EMPTY_INPUT, interactive=True), *self._votes(False), "", gr.update(visible=False))
+                gr.update(value=EMPTY_INPUT, interactive=True), *self._votes(False), "", gr.update(visible=False),
+                gr.update(visible=bool(state and state.takes_turns)), gr.update(value=""), gr.update(value=None))
 
     @staticmethod
     def _votes(enabled: bool) -> list:
@@ -117,7 +122,11 @@ class ArenaHandlers:
             warn(error, ui_lang)
             yield chat_messages(a), chat_messages(b), message, *self._votes(state.can_vote), state
             return
-        yield chat_messages(a), chat_messages(b), EMPTY_INPUT, *self._votes(state.can_vote), state
+        left = EMPTY_INPUT
+        if state.taken_back:  # its files were read and deleted: the text comes back to send again
+            gr.Warning(text("arena_taken_back", ui_lang))
+            left = {"text": user_text, "files": []}
+        yield chat_messages(a), chat_messages(b), left, *self._votes(state.can_vote), state
 
     @staticmethod
     def expect_reply(state: ArenaRound | None) -> ArenaRound | None:
@@ -188,9 +197,10 @@ def build_arena_tab(handlers: ArenaHandlers, ui_lang, concurrency: dict, labels:
                 chat = dict(height=420, render_markdown=False, sanitize_html=True, latex_delimiters=[], buttons=[])
                 w.chat_a = gr.Chatbot(label=text("model_a", "en"), elem_id="arena-a", **chat)
                 w.chat_b = gr.Chatbot(label=text("model_b", "en"), elem_id="arena-b", **chat)
+            w.turns = labels.make(gr.Markdown, value=Text(lambda lang: "⏳ " + text("arena_take_turns", lang)),
+                                  visible=False, elem_id="arena-turns")
             with gr.Row(equal_height=True):
                 w.message = gr.MultimodalTextbox(show_label=False, file_count="multiple", submit_btn=False,
-                                                 file_types=[".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".dcm"],
                                                  elem_id="arena-input", scale=8)
                 w.send = labels.make(gr.Button, value=Text("send"), variant="primary", elem_id="arena-send",
                                      scale=1, min_width=90)
@@ -208,7 +218,9 @@ def build_arena_tab(handlers: ArenaHandlers, ui_lang, concurrency: dict, labels:
             w.reveal = gr.Markdown(elem_id="arena-reveal")
             w.new_round = labels.make(gr.Button, value=Text("new_round"), visible=False,
                                       elem_id="arena-new-round")
-    _wire(w, handlers, ui_lang, concurrency)
+        # Inside the tab: a gr.State created after it closed would sit between the tabs,
+        # which puts Gradio's tab count off by one (a second "Leaderboard" tab appeared).
+        _wire(w, handlers, ui_lang, concurrency)
     return w
 
 
@@ -218,7 +230,7 @@ def _intro(lang: str) -> str:
 
 def _wire(w: SimpleNamespace, handlers: ArenaHandlers, ui_lang, concurrency: dict) -> None:
     state = gr.State(None, delete_callback=lambda round_: round_ and round_.discard())
-    fresh = [w.chat_a, w.chat_b, w.message, *w.votes, w.reveal, w.new_round]
+    fresh = [w.chat_a, w.chat_b, w.message, *w.votes, w.reveal, w.new_round, w.turns, w.reason, w.rater_language]
     w.join.click(handlers.join, [w.rater_name, w.code, w.personal_code, state, ui_lang],
                  [w.join_box, w.battle_box, w.code, w.personal_code, *fresh, state], api_name="arena_join")
     streaming = [w.chat_a, w.chat_b, w.message, *w.votes, state]

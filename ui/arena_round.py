@@ -3,8 +3,14 @@
 A contestant is a pool model, or a pool model with one of its adapters (`name:adapter`).
 Each side is an ordinary Conversation, so history fitting, images, reply language and
 Stop work exactly as in the chat; the round asks each side's replies for its own
-contestant's adapter. Both sides stream at once, each from its own thread;
-two contestants sharing one base model take turns on it (engine/backend.py).
+contestant's adapter. Both sides stream at once, each from its own thread. Two
+contestants sharing one base model (bare and with adapters) are generated as one batch
+(engine/batch.py), since their model has one reply slot; where PEFT cannot mix their
+adapters in one batch they take turns on it, and `takes_turns` says so beforehand.
+
+No battle is left in a state that cannot be voted on or continued: an exchange in which
+either side wrote nothing (Stop before its first words) is taken back from both sides,
+and `can_vote` asks exactly what the store checks.
 
 Votes go to the arena store (arena/) in one transaction with both transcripts; the
 identities are revealed only by the receipt that comes back.
@@ -19,6 +25,8 @@ from typing import Iterator, Sequence
 
 from arena import (ArenaError, ArenaStore, BattleInfo, RaterInfo, VoteReceipt, join_study, join_with_code,
                    record_vote, start_battle)
+from arena.transcripts import has_reply, stored_transcript
+from engine.batch import BatchingTokens, mixes_adapters
 from engine.errors import UserFacingError
 from engine.pool import ModelPool
 from engine.reply import ReplyOptions
@@ -70,6 +78,10 @@ class ArenaRound:
 
     def __init__(self, pool: ModelPool, store: ArenaStore, config: ArenaConfig, backend):
         self.pool, self.store, self.config, self.backend = pool, store, config, backend
+        # Both sides' replies go through it, so that one exchange on one base model is one batch.
+        self.batching = BatchingTokens(backend)
+        self.takes_turns = False  # the two sides must share their model's slot one after the other
+        self.taken_back = False  # the latest exchange was taken back (a side wrote nothing)
         self.rater: RaterInfo | None = None
         self.battle: BattleInfo | None = None
         self.sides: tuple[Conversation, Conversation] | None = None
@@ -94,17 +106,20 @@ class ArenaRound:
         battle = start_battle(self.store, self.rater, contestants(self.pool, self.config.contestants))
         (name_a, adapter_a), (name_b, adapter_b) = (split_contestant(self.pool, contestant)
                                                     for contestant in (battle.model_a, battle.model_b))
-        self.sides = (Conversation(self.pool.get(name_a), self.backend),
-                      Conversation(self.pool.get(name_b), self.backend))
+        loaded_a, loaded_b = self.pool.get(name_a), self.pool.get(name_b)
+        self.sides = (Conversation(loaded_a, self.batching), Conversation(loaded_b, self.batching))
         self.adapters = (adapter_a, adapter_b)
+        self.takes_turns = loaded_a.key == loaded_b.key and not (
+            self.batching.in_process and mixes_adapters(loaded_a, self.adapters))
         self.battle, self.receipt = battle, None
 
     @property
     def can_vote(self) -> bool:
-        """Both sides have finished at least one reply, and no vote is in yet."""
+        """Both sides have finished a reply with text in it, and no vote is in yet: what
+        the store checks (arena.transcripts.has_reply), so the buttons are on exactly when
+        a vote would be taken."""
         return (self.sides is not None and self.receipt is None and all(
-            side.pending is None and side.messages and side.messages[-1].role == "assistant"
-            for side in self.sides))
+            side.pending is None and has_reply(stored_transcript(side.messages[-1:])) for side in self.sides))
 
     def expect_reply(self) -> None:
         for side in self.sides or ():
@@ -116,22 +131,38 @@ class ArenaRound:
 
     def send(self, text: str, files: Sequence[str], options: ReplyOptions) -> Iterator[None]:
         """Send the message to both sides (each with its own adapter) and yield each time
-        either side has new text. Closing the iterator (Stop) stops both replies."""
+        either side has new text. Closing the iterator (Stop) stops both replies. If either
+        side ends without text, the exchange is taken back from both (`taken_back`)."""
         if self.sides is None or self.receipt is not None:
             raise ArenaError("battle_not_found")
         a, b = self.sides
-        before = a.checkpoint()
-        replies = [a.send(text, files, replace(options, adapter=self.adapters[0]))]
-        try:
-            replies.append(b.send(text, files, replace(options, adapter=self.adapters[1])))
-        except UserFacingError:
-            replies[0].close()  # B refused the message: A's half of the exchange goes too
-            a.finish()
-            a.rollback(before)
-            raise
+        before = (a.checkpoint(), b.checkpoint())
+        self.taken_back = False
+        with self.batching.together():  # both requests are made before either is generated
+            replies = [a.send(text, files, replace(options, adapter=self.adapters[0]))]
+            try:
+                replies.append(b.send(text, files, replace(options, adapter=self.adapters[1])))
+            except UserFacingError:
+                replies[0].close()  # B refused the message: A's half of the exchange goes too
+                a.finish()
+                a.rollback(before[0])
+                raise
         self.last_settings = options.settings
         delete_originals(files)  # both sides have read them: the conversations show previews
-        yield from _merged(replies, self.sides)
+        try:
+            yield from _merged(replies, self.sides)
+        finally:
+            self._keep_or_take_back(before)
+
+    def _keep_or_take_back(self, before) -> None:
+        """Keep the exchange only if both sides wrote something: a side stopped before its
+        first words would leave a battle that cannot be voted on (the store wants a reply
+        on each side) and two conversations that no longer match."""
+        if all(side.pending is None for side in self.sides) and not all(
+                _answered(side, checkpoint) for side, checkpoint in zip(self.sides, before)):
+            for side, checkpoint in zip(self.sides, before):
+                side.rollback(checkpoint)
+            self.taken_back = True
 
     def vote(self, winner: str, reason: str | None, rater_language: str | None) -> VoteReceipt:
         if self.rater is None or self.battle is None or self.sides is None:
@@ -148,6 +179,11 @@ class ArenaRound:
     def discard(self) -> None:
         for side in self.sides or ():
             side.discard()
+
+
+def _answered(side: Conversation, checkpoint: tuple[int, int]) -> bool:
+    """The side filed this exchange (after `checkpoint`) with a reply the store accepts."""
+    return len(side.messages) > checkpoint[0] and has_reply(stored_transcript(side.messages[-1:]))
 
 
 def _merged(replies, sides) -> Iterator[None]:

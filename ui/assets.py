@@ -92,13 +92,15 @@ def launch_options(downloads=None) -> dict:
     `run_history=False`: Gradio 6 otherwise keeps every message and reply (and the arena's
     join, access code included) in the browser's localStorage after the tab is closed; on
     a shared workstation the next person would see them. False also deletes what an
-    earlier version of the app left there. `downloads`: the app's one-time downloads
+    earlier version of the app left there. `footer_links=[]`: Gradio's footer ("Use via API",
+    "Built with Gradio", "Settings") stays in English whatever the interface language, and
+    a clinician needs none of it (the API itself is unchanged). `downloads`: the app's one-time downloads
     (ui/downloads.py), served by its middleware.
     """
     from ui.security import app_kwargs
 
     return {"css": app_css(), "js": JS_FILE.read_text(encoding="utf-8"), "theme": theme(),
-            "allowed_paths": [str(examples_folder())], "run_history": False,
+            "allowed_paths": [str(examples_folder())], "run_history": False, "footer_links": [],
             "app_kwargs": app_kwargs(downloads, assets=asset_file)}
 
 

@@ -14,6 +14,7 @@ Arabic. Message direction is separate: each message carries its own (ui/bidi.py)
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 import gradio as gr
@@ -24,13 +25,14 @@ from engine.loading import LoadedModel
 from engine.pool import ModelPool
 from ui.arena_round import ArenaConfig, contestants
 from ui.assets import example_messages, register_static_paths
+from ui.browser_memory import STORAGE_KEY, browser_secret
 from ui.common import adapter_choices, model_card
 from ui.downloads import Downloads
 from ui.handlers import ChatHandlers
 from ui.labels import Labels, Text
 from ui.strings import UI_LANGUAGE_CHOICES, UI_LANGUAGE_LABEL, UI_LANGUAGES, reply_language_choices, text
+from ui.transcript import chat_messages
 
-FILE_TYPES = [".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".dcm"]
 # Uploaded images and exports sit in Gradio's cache: checked every 30 minutes, deleted after an hour.
 DELETE_CACHE = (1800, 3600)
 
@@ -82,6 +84,9 @@ def build_chat_app(pool: ModelPool, problem: UserFacingError | None = None, aren
                 _arena_tabs(pool, arena, handlers, w.ui_lang, generate, labels)
         _wire_chat(w, state, handlers, generate)
         _wire_interface_language(demo, w, state, pool, problem, labels)
+        # A conversation this browser was asked to keep comes back (ui/browser_memory.py).
+        demo.load(handlers.restore, [w.kept, state, w.ui_lang], [w.chatbot, state, w.keep], api_name=False,
+                  queue=False)
     return demo
 
 
@@ -96,8 +101,11 @@ def _arena_tabs(pool: ModelPool, config: ArenaConfig, chat: ChatHandlers, ui_lan
     from ui import leaderboard as leaderboard_tab
 
     store = open_store(config.database)
-    arena_tab.build_arena_tab(arena_tab.ArenaHandlers(pool, store, config, chat.backend, admission=chat.admission),
-                              ui_lang, generate, labels)
+    # The arena's replies are as long as the chat's default on this device.
+    settings = replace(arena_tab.ARENA_OPTIONS.settings, max_new_tokens=pool.get(pool.default).default_reply_tokens)
+    handlers = arena_tab.ArenaHandlers(pool, store, config, chat.backend,
+                                       replace(arena_tab.ARENA_OPTIONS, settings=settings), admission=chat.admission)
+    arena_tab.build_arena_tab(handlers, ui_lang, generate, labels)
     leaderboard_tab.build_leaderboard_tab(
         leaderboard_tab.LeaderboardHandlers(store, config.study, config.admin_code, chat.downloads,
                                             shown_name=pool.public_contestant), ui_lang, labels)
@@ -109,6 +117,8 @@ def _header(labels: Labels) -> SimpleNamespace:
         labels.make(gr.Markdown, value=Text(_title), elem_id="bmx-title")
         w.ui_lang = gr.Radio(UI_LANGUAGE_CHOICES, value="en", label=UI_LANGUAGE_LABEL,
                              elem_id="bmx-ui-language", scale=0, min_width=240)
+    # In view on every screen size, above everything else (the full text is in the side panel).
+    labels.make(gr.Markdown, value=Text("banner"), elem_id="bmx-banner")
     return w
 
 
@@ -135,12 +145,16 @@ def _chat_panel(w: SimpleNamespace, labels: Labels) -> None:
     with gr.Row(elem_id="bmx-input-row", equal_height=True):
         w.message = labels.make(
             gr.MultimodalTextbox, label=Text("input"), show_label=False, placeholder=Text("input_placeholder"),
-            file_types=FILE_TYPES, file_count="multiple", submit_btn=False, elem_id="bmx-input", scale=8,
+            # No file_types: Gradio's own check answers "Invalid file type" in English whatever
+            # the interface language; the engine's intake refuses what it cannot read, worded
+            # in the interface language (and checks the content, not the name).
+            file_count="multiple", submit_btn=False, elem_id="bmx-input", scale=8,
         )
         w.send = labels.make(gr.Button, value=Text("send"), variant="primary", elem_id="bmx-send", scale=1,
                              min_width=90)
     with gr.Row(elem_id="bmx-actions"):
-        w.stop = labels.make(gr.Button, value=Text("stop"), variant="stop", elem_id="bmx-stop", size="sm")
+        w.stop = labels.make(gr.Button, value=Text("stop"), variant="stop", elem_id="bmx-stop", size="sm",
+                             interactive=False)  # enabled while a reply runs
         w.regenerate = labels.make(gr.Button, value=Text("regenerate"), elem_id="bmx-regenerate", size="sm")
         w.clear = labels.make(gr.Button, value=Text("clear"), elem_id="bmx-clear", size="sm")
         w.export = labels.make(gr.Button, value=Text("export"), elem_id="bmx-export", size="sm")
@@ -157,21 +171,26 @@ def _side_panel(w: SimpleNamespace, labels: Labels, pool: ModelPool, loaded: Loa
                           interactive=len(pool.names()) > 1, elem_id="bmx-model")
     # The card depends on the session's model too: relabelled by hand (_wire_interface_language).
     w.card = gr.Markdown(model_card(loaded, "en", problem), elem_id="model-card")
-    w.adapter = labels.make(gr.Dropdown, **adapter_choices(loaded), label=Text("adapter"),
+    w.adapter = labels.make(gr.Dropdown, **adapter_choices(loaded, pool.default_adapter(pool.default)),
+                            label=Text("adapter"),
                             info=Text("adapter_info"), elem_id="bmx-adapter")
     w.reply_language = labels.make(gr.Radio, choices=Text(reply_language_choices), value="auto",
-                                   label=Text("reply_language"), elem_id="bmx-reply-language")
+                                   label=Text("reply_language"), info=Text("reply_language_info"), elem_id="bmx-reply-language")
     with labels.make(gr.Accordion, label=Text("settings"), open=False, elem_id="bmx-settings"):
         w.temperature = labels.make(gr.Slider, minimum=0, maximum=1.5, value=0.7, step=0.05,
-                                    label=Text("temperature"), elem_id="bmx-temperature")
-        w.top_p = labels.make(gr.Slider, minimum=0.05, maximum=1, value=0.9, step=0.05, label=Text("top_p"),
+                                    label=Text("temperature"), info=Text("temperature_info"), elem_id="bmx-temperature")
+        w.top_p = labels.make(gr.Slider, minimum=0.05, maximum=1, value=0.9, step=0.05, label=Text("top_p"), info=Text("top_p_info"),
                               elem_id="bmx-top-p")
-        w.max_new_tokens = labels.make(gr.Slider, minimum=1, maximum=2048, value=512, step=1,
-                                       label=Text("max_new_tokens"), elem_id="bmx-max-new-tokens")
+        w.max_new_tokens = labels.make(gr.Slider, minimum=1, maximum=2048, value=loaded.default_reply_tokens, step=1,
+                                       label=Text("max_new_tokens"), info=Text("max_new_tokens_info"), elem_id="bmx-max-new-tokens")
         w.repetition_penalty = labels.make(gr.Slider, minimum=1, maximum=2, value=1.1, step=0.05,
-                                           label=Text("repetition_penalty"), elem_id="bmx-repetition-penalty")
-        w.seed = labels.make(gr.Number, value=-1, precision=0, minimum=-1, label=Text("seed"), elem_id="bmx-seed")
+                                           label=Text("repetition_penalty"), info=Text("repetition_penalty_info"), elem_id="bmx-repetition-penalty")
+        w.seed = labels.make(gr.Number, value=-1, precision=0, minimum=-1, label=Text("seed"), info=Text("seed_info"), elem_id="bmx-seed")
     labels.make(gr.Markdown, value=Text(_disclaimer), elem_id="disclaimer")
+    w.keep = labels.make(gr.Checkbox, value=False, label=Text("keep_conversation"), info=Text("keep_info"),
+                         elem_id="bmx-keep")
+    w.forget = labels.make(gr.Button, value=Text("forget"), elem_id="bmx-forget", size="sm")
+    w.kept = gr.BrowserState(None, storage_key=STORAGE_KEY, secret=browser_secret())
 
 
 def _disclaimer(lang: str) -> str:
@@ -189,11 +208,19 @@ def _wire_chat(w: SimpleNamespace, state, handlers: ChatHandlers, queue: dict) -
     # one pressed while the request waits in the queue.
     for trigger, request, api_name in ((w.send.click, respond, "respond"), (w.message.submit, respond, False),
                                        (w.regenerate.click, regenerate, "regenerate")):
-        trigger(handlers.expect_reply, [state], [state], queue=False, api_name=False).then(
-            api_name=api_name, **request)
+        # Stop is enabled from the click until the reply has ended. "multiple": a message sent
+        # while a reply is written reaches the handler, which says why it is refused, instead
+        # of Gradio dropping the click without a word.
+        trigger(handlers.expect_reply, [state], [state, w.stop], queue=False, api_name=False,
+                trigger_mode="multiple").then(api_name=api_name, trigger_mode="multiple", **request).then(
+            handlers.stop_button, [state], [w.stop], queue=False, api_name=False).then(
+            handlers.remember, [w.keep, state], [w.kept], queue=False, api_name=False)
     w.stop.click(handlers.stop, [state], None, api_name="stop")
     cleared = [w.chatbot, w.message, w.export_files, state]
-    w.clear.click(handlers.clear, [state], cleared, api_name="clear")
+    w.clear.click(handlers.clear, [state], cleared, api_name="clear").then(
+        handlers.remember, [w.keep, state], [w.kept], queue=False, api_name=False)
+    w.keep.input(handlers.remember, [w.keep, state], [w.kept], queue=False, api_name=False)
+    w.forget.click(handlers.forget, [w.ui_lang], [w.kept, w.keep], queue=False, api_name=False)
     w.chatbot.clear(handlers.clear, [state], cleared, api_name=False)  # its own bin icon
     w.export.click(handlers.export, [state, w.ui_lang], [w.export_files], api_name="export")
     # `input`, not `change`: only the person's own choice loads a model (a revert after a
@@ -208,7 +235,13 @@ def _wire_interface_language(demo: gr.Blocks, w: SimpleNamespace, state, pool: M
         lang = lang if lang in UI_LANGUAGES else "en"
         loaded = conversation.loaded if conversation is not None else pool.get(pool.default)
         card = model_card(loaded, lang, problem if loaded is pool.get(pool.default) else None)
-        return {**labels.relabel(lang), w.card: card}
+        updates = labels.relabel(lang)
+        # The notes on the messages (time, model, how a reply ended) follow the interface too.
+        updates[w.chatbot] = {**updates[w.chatbot], "value": chat_messages(conversation, lang)}
+        # "none" in the adapter selector too; the person's choice stays as it is.
+        choices = adapter_choices(loaded, lang=lang)["choices"]
+        updates[w.adapter] = {**updates[w.adapter], "choices": choices}
+        return {**updates, w.card: card}
 
     w.ui_lang.change(relabel, [w.ui_lang, state], [*labels.components, w.card], api_name=False, queue=False).then(
         None, [w.ui_lang], None, js=APPLY_DIRECTION_JS)

@@ -17,24 +17,27 @@ EMPTY_INPUT = {"text": "", "files": []}
 
 
 def model_card(loaded: LoadedModel, lang: str, problem: UserFacingError | None = None) -> str:
-    """The model's card: title, description, notice (cards are written in English), and,
+    """The model's card: title, description, notice (in Arabic where the card has them), and,
     when the app had to fall back to the preview model, why."""
     card = loaded.card
-    lines = [f"### {text('model_heading', lang)}", f"**{card.title}**  ", card.description]
-    if card.notice:
-        lines.append(f"\n⚠️ {card.notice}")
-    if not card.medical and (lang != "en" or not card.notice):  # the English notice says it already
+    description, card_notice = card.described(lang)
+    lines = [f"### {text('model_heading', lang)}", f"**{card.title}**  ", description]
+    if card_notice:
+        lines.append(f"\n⚠️ {card_notice}")
+    if not card.medical and not card_notice:  # a non-medical card's notice says it already
         lines.append(f"\n⚠️ {text('not_medical', lang)}")
     if problem is not None:
         lines.append(f"\nℹ️ {problem.message(lang)} {notice('preview_fallback', lang)}")
     return "\n".join(lines)
 
 
-def adapter_choices(loaded: LoadedModel) -> dict:
-    """The adapter selector for a model: "none" plus its adapters, on the model's own
-    default (never on whatever another person's reply used last)."""
+def adapter_choices(loaded: LoadedModel, default: str | None = None, lang: str = "en") -> dict:
+    """The adapter selector for a model: "none" (worded in `lang`) plus its adapters, on
+    the configured `default` ("none" unless the app was told otherwise; never on whatever
+    another person's reply used last)."""
     adapters = loaded.adapters.names()
-    return {"choices": [NO_ADAPTER, *adapters], "value": loaded.default_adapter or NO_ADAPTER,
+    choices = [(text("adapter_none", lang), NO_ADAPTER), *((name, name) for name in adapters)]
+    return {"choices": choices, "value": default if default in adapters else NO_ADAPTER,
             "interactive": bool(adapters)}
 
 

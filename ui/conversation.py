@@ -15,7 +15,8 @@ holds patient tags, and a photo's EXIF a place and a time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
@@ -32,11 +33,28 @@ BROWSER_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif"}
 PREVIEW_SUFFIX = ".preview.png"
 
 
+@dataclass(frozen=True)
+class TurnInfo:
+    """What a finished message carries besides its text: when, and for a reply, what wrote
+    it and how it ended (shown on the message and kept in exports)."""
+
+    at: datetime  # UTC
+    model: str | None = None  # the model's title (replies)
+    adapter: str | None = None  # None: the bare base model
+    language: str | None = None  # the reply language asked for
+    finish_reason: str | None = None  # engine.generation's: done, stop_string, length, stopped, failed
+    settings: dict | None = None  # the generation settings of this reply
+    images_unread: int = 0  # images attached to a user turn that this model could not read
+
+
 @dataclass
 class PendingExchange:
     text: str
     files: tuple[str, ...]
     reply: Reply
+    options: ReplyOptions | None = None
+    sent_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    waiting: int | None = None  # its place in the model's queue while it waits (1: next)
 
 
 class Conversation:
@@ -46,6 +64,7 @@ class Conversation:
         self.attachments: list[tuple[str, ...]] = []  # uploaded files, one entry per finished user turn
         self.pending: PendingExchange | None = None
         self.export_urls: list[str] = []  # its one-time downloads (ui/downloads.py) not yet fetched
+        self.info: dict[int, TurnInfo] = {}  # message index -> what it carries (TurnInfo)
         # Stop pressed while this session's message still waited in the queue: it must not
         # start. Each new request clears it first (`expect_reply`), so a late Stop pressed
         # after a reply had ended cannot swallow the next message.
@@ -70,10 +89,12 @@ class Conversation:
 
     def regenerate(self, options: ReplyOptions) -> Reply:
         """Answer the last user message again; its files go with it."""
-        last = self.messages[-2] if len(self.messages) >= 2 else None
+        index = len(self.messages) - 2
+        last = self.messages[index] if index >= 0 else None
         reply = self.session.regenerate(options)  # raises before anything changes
         files = self.attachments.pop() if self.attachments else ()
-        self._started(PendingExchange(last.content, files, reply), options)
+        sent_at = self.info[index].at if index in self.info else datetime.now(timezone.utc)
+        self._started(PendingExchange(last.content, files, reply, sent_at=sent_at), options)
         return reply
 
     def checkpoint(self) -> tuple[int, int]:
@@ -88,6 +109,15 @@ class Conversation:
         messages, attachments = checkpoint
         self.session.rollback(messages)
         del self.attachments[attachments:]
+        self.info = {index: info for index, info in self.info.items() if index < messages}
+
+    def restore(self, messages: Sequence[Message]) -> None:
+        """Start from messages kept in the browser (their images were not kept)."""
+        if self.pending is not None:
+            raise UserFacingError("generation_in_progress")
+        self.session = ChatSession(self.loaded, backend=self.session.backend, messages=messages)
+        self.attachments = [() for message in messages if message.role == "user"]
+        self.info.clear()
 
     def switch_model(self, loaded: LoadedModel) -> None:
         """Go on with another model: the conversation so far is kept (a text-only model
@@ -105,12 +135,21 @@ class Conversation:
         users = sum(1 for message in self.messages if message.role == "user")
         if users > len(self.attachments):  # its turn was filed (not cleared away, not unread)
             self.attachments.append(self.pending.files)
+            self._file_info(self.pending)
         self.pending = None
 
+    def _file_info(self, pending: PendingExchange) -> None:
+        """The filed exchange's TurnInfo: the last two messages (a regenerated reply takes
+        the place of the one it replaces)."""
+        reply, options, last = pending.reply, pending.options or self.options, len(self.messages) - 1
+        self.info[last - 1] = TurnInfo(pending.sent_at, images_unread=reply.dropped_images)
+        self.info[last] = TurnInfo(datetime.now(timezone.utc), self.loaded.card.title, options.adapter,
+                                   reply.language, reply.finish_reason, asdict(options.settings))
     def clear(self) -> None:
         self.stop()
         self.session.clear()  # a reply still being written is not filed
         self.attachments.clear()
+        self.info.clear()
 
     def expect_reply(self) -> None:
         """A new message or Regenerate was just asked for (before it queues)."""
@@ -134,6 +173,7 @@ class Conversation:
         self.stop()
 
     def _started(self, pending: PendingExchange, options: ReplyOptions) -> None:
+        pending.options = options
         self.pending, self.options = pending, options
         # Stop may have read `pending` just before this reply was filed there.
         if self.take_stop_request():

@@ -32,10 +32,31 @@ def export_record(conversation: Conversation, exported_at: datetime) -> dict:
 
 
 def _message_record(turn: Turn) -> dict:
+    """A message, and what it carries: when; for a reply, what wrote it, with which
+    settings, in which language asked, and how it ended (each reply its own)."""
     record = {"role": turn.role, "content": turn.text, "language": turn.lang}
     if turn.files:
         record["attachments"] = [Path(path).name.removesuffix(PREVIEW_SUFFIX) for path in turn.files]
+    info = turn.info
+    if info is not None:
+        record["at"] = info.at.isoformat(timespec="seconds")
+        if info.images_unread:
+            record["images_not_read_by_model"] = info.images_unread
+        if turn.role == "assistant":
+            record.update(model=info.model, adapter=info.adapter, reply_language=info.language,
+                          finish_reason=info.finish_reason, settings=info.settings)
     return record
+
+
+def _markdown_meta(message: dict) -> str:
+    """The line under a message's heading: time, and what wrote a reply."""
+    parts = [message.get("at", "")]
+    if message["role"] == "assistant" and "model" in message:
+        settings = message.get("settings") or {}
+        parts += [message["model"] or "", f"adapter: {message['adapter'] or 'none'}",
+                  f"reply language: {message['reply_language']}", f"finish: {message['finish_reason']}",
+                  ", ".join(f"{key}={value}" for key, value in settings.items())]
+    return html.escape(" · ".join(part for part in parts if part), quote=False)
 
 
 def to_json(record: dict) -> str:
@@ -50,6 +71,8 @@ def to_markdown(record: dict, lang: str) -> str:
     for message in record["messages"]:
         direction = "rtl" if message["language"] == "ar" else "ltr"
         lines += [f"## {roles[message['role']]}", ""]
+        meta = _markdown_meta(message)
+        lines += [f"🕒 {meta}", ""] if meta else []
         lines += [f"📎 {name}" for name in message.get("attachments", [])]
         # Escaped: what a person or the model wrote is text, never markup in the file.
         lines += [f'<div dir="{direction}" lang="{message["language"]}">', "",

@@ -18,18 +18,22 @@ gets a plain request and sends back token ids, so no session state has to cross 
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Hashable
 from typing import Callable, Iterator
 
 import gradio as gr
 
 from engine.admission import Admission
+from engine.backend import queue_position
 from engine.errors import UserFacingError, notice
 from engine.generation import GenerationSettings
 from engine.pool import ModelPool
 from engine.reply import Reply, ReplyOptions
 from ui.common import (EMPTY_INPUT, adapter_choices, chosen_adapter, displayable, model_card, split_message,
                        warn)
+from ui.browser_memory import kept_value, restored
 from ui.conversation import Conversation, delete_originals
 from ui.downloads import Downloads, links_html
 from ui.export import export_files
@@ -48,6 +52,43 @@ def chat_options(reply_language: str, temperature: float, top_p: float, max_new_
         repetition_penalty=float(repetition_penalty), seed=None if seed is None or seed < 0 else int(seed),
     )
     return ReplyOptions(reply_language or "auto", settings, adapter)
+
+
+WAIT_POLL_S = 0.5  # how often a reply that waits for its model updates its place in the queue
+
+
+def _read_with_waits(reply: Reply) -> Iterator[int | None]:
+    """Read `reply` in a thread of its own; yields None after each chunk, and while the
+    reply waits for its model, its place in that model's queue every WAIT_POLL_S."""
+    ticks: queue.Queue = queue.Queue()
+
+    def pump() -> None:
+        try:
+            for _ in reply:
+                ticks.put(None)
+        except BaseException as error:  # re-raised in the handler's thread
+            ticks.put(error)
+        finally:
+            ticks.put(StopIteration)
+
+    reader = threading.Thread(target=pump, name="bimedix-reply-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            try:
+                tick = ticks.get(timeout=WAIT_POLL_S)
+            except queue.Empty:
+                if not reply.text:
+                    yield queue_position(reader.ident)
+                continue
+            if tick is StopIteration:
+                return
+            if isinstance(tick, BaseException):
+                raise tick
+            yield None
+    finally:
+        reply.stop()  # the handler went away (Stop, a closed tab): the reader ends at the next token
+        reader.join()
 
 
 class ChatHandlers:
@@ -97,7 +138,7 @@ class ChatHandlers:
         options = chat_options(*panel, chosen_adapter(conversation.loaded, adapter))
         unsent, sent = input_box
         if conversation.take_stop_request():  # stopped while it waited in the queue
-            yield chat_messages(conversation), unsent, conversation
+            yield chat_messages(conversation, ui_lang), unsent, conversation
             return
         try:  # one reply in flight per browser session, a bounded number in all
             ticket = self.admission.admit(session)
@@ -110,7 +151,7 @@ class ChatHandlers:
         except UserFacingError as error:
             ticket.release()
             warn(error, ui_lang)
-            yield chat_messages(conversation), unsent, conversation
+            yield chat_messages(conversation, ui_lang), unsent, conversation
             return
         try:
             for view in self._stream(conversation, reply, ui_lang):
@@ -124,21 +165,30 @@ class ChatHandlers:
         for line in reply.notices(ui_lang):  # in the interface language, like every other message
             gr.Info(line)
         try:
-            yield chat_messages(conversation)
-            for _ in reply:
-                yield chat_messages(conversation)
+            yield chat_messages(conversation, ui_lang)
+            for waiting in _read_with_waits(reply):
+                if conversation.pending is not None:
+                    conversation.pending.waiting = waiting
+                yield chat_messages(conversation, ui_lang)
         except UserFacingError as error:  # the model failed mid-reply; what was shown is kept
             warn(error, ui_lang)
         finally:
             reply.close()  # Stop or a closed tab: generation ends now
             conversation.finish(reply)
-        yield chat_messages(conversation)
+        yield chat_messages(conversation, ui_lang)
 
-    def expect_reply(self, conversation: Conversation | None) -> Conversation:
-        """Runs at the click, before the request queues: an earlier Stop no longer counts."""
+    def expect_reply(self, conversation: Conversation | None) -> tuple:
+        """Runs at the click, before the request queues: an earlier Stop no longer counts,
+        and Stop is enabled. Returns (state, Stop button)."""
         conversation = self.conversation(conversation)
         conversation.expect_reply()
-        return conversation
+        return conversation, gr.update(interactive=True)
+
+    @staticmethod
+    def stop_button(conversation: Conversation | None):
+        """After a request ended: Stop stays enabled only if a reply still runs (a second
+        message refused while the first is written must not disable its Stop)."""
+        return gr.update(interactive=conversation is not None and conversation.pending is not None)
 
     @staticmethod
     def stop(conversation: Conversation | None) -> None:
@@ -162,6 +212,27 @@ class ChatHandlers:
                                     for name, data in export_files(conversation, ui_lang)]
         gr.Info(text("exported", ui_lang))
         return gr.update(value=links_html(conversation.export_urls, text("download_once", ui_lang)), visible=True)
+
+    @staticmethod
+    def remember(keep: bool, conversation: Conversation | None):
+        """What the browser keeps of this conversation: nothing unless the person asked."""
+        return kept_value(bool(keep), conversation)
+
+    def restore(self, kept, conversation: Conversation | None, ui_lang: str):
+        """At page load: the conversation kept in this browser, if the person chose to keep
+        one. Returns (chat, state, keep box)."""
+        if not kept:
+            return gr.update(), conversation, gr.update()
+        conversation = self.conversation(conversation)
+        if not restored(kept, conversation):
+            return gr.update(), conversation, gr.update()
+        return chat_messages(conversation, ui_lang), conversation, True
+
+    @staticmethod
+    def forget(ui_lang: str):
+        """Delete what this browser keeps, and stop keeping. Returns (kept, keep box)."""
+        gr.Info(text("forgotten", ui_lang))
+        return kept_value(False, None), False
 
     def discard(self, conversation: Conversation | None) -> None:
         """The browser session ended (gr.State's delete callback)."""
@@ -194,4 +265,5 @@ class ChatHandlers:
             warn(error, ui_lang, notice("model_kept", ui_lang))
             return self.pool.public_name(current), gr.update(), gr.update(), conversation
         gr.Info(notice("model_switched", ui_lang, model=loaded.card.title))
-        return self.pool.public_name(name), model_card(loaded, ui_lang), gr.update(**adapter_choices(loaded)), conversation
+        adapters = adapter_choices(loaded, self.pool.default_adapter(name), ui_lang)
+        return self.pool.public_name(name), model_card(loaded, ui_lang), gr.update(**adapters), conversation

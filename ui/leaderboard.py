@@ -2,13 +2,17 @@
 organiser's view (progress per rater, export of every vote with both transcripts).
 
 The numbers come from arena/ (the same code as `python -m evaluate.arena_ratings`), so
-the tab and the command line always agree.
+the tab and the command line always agree. Only what is shown is translated: the tables'
+headers are values, not labels, so the board is shown again when the interface language
+changes; the columns keep arena/'s names underneath (arena.leaderboard.COLUMNS).
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import tempfile
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Callable
@@ -17,7 +21,8 @@ import gradio as gr
 import pandas as pd
 
 from arena import ArenaStore, battles_frame, build_leaderboard, export_votes, load_votes, study_progress
-from arena import ArenaError, AttemptLimiter, client_address, create_rater, list_raters
+from arena import ArenaError, AttemptLimiter, Leaderboard, client_address, create_rater, list_raters
+from arena.leaderboard import COLUMNS, MIN_MODEL_BATTLES, MIN_VOTES
 from engine.errors import UserFacingError
 from ui.common import warn
 from ui.downloads import Downloads, links_html
@@ -28,6 +33,15 @@ from ui.strings import text
 # Fewer bootstrap rounds than the command line's default: the tab recomputes on demand.
 UI_BOOTSTRAP_ROUNDS = 200
 PROGRESS_COLUMNS = ["display_name", "battles_started", "votes", "flagged_votes", "last_activity"]
+# Boards kept per handler: a language switch, a second look at the tab or another session
+# shows the same votes again, and each board is a bootstrap of its own (~1-2 s).
+CACHED_BOARDS = 16
+NO_CHANGE = (gr.update(), gr.update(), gr.update(), gr.update())
+
+
+def column_headers(lang: str) -> dict[str, str]:
+    """arena.leaderboard.COLUMNS -> the tab's header for it in `lang`."""
+    return {column: text(f"lb_col_{column}", lang) for column in COLUMNS}
 
 
 def language_choices(lang: str) -> list[tuple[str, str]]:
@@ -43,27 +57,50 @@ class LeaderboardHandlers:
         self.shown_name = shown_name
         # Organiser-code checks, shared by every session: guesses are limited and locked out.
         self.admin_limiter = AttemptLimiter("organiser code")
+        self._boards: dict[tuple, Leaderboard] = {}
+        self._boards_lock = threading.Lock()  # handlers run in Gradio's worker threads
 
     def show(self, language: str, include_flagged: bool, ui_lang: str):
-        """Returns summary, table, plot, win-rate matrix."""
+        """Returns summary, table, plot, win-rate matrix, with headers in `ui_lang`."""
         try:
-            battles = battles_frame(load_votes(self.store, self.study, include_flagged=True))
-            # Only the view asked for: each one is a bootstrap of its own.
-            board = build_leaderboard(battles, language or "all", include_flagged=include_flagged,
-                                      rounds=UI_BOOTSTRAP_ROUNDS)
+            board = self._board(language or "all", bool(include_flagged))
         except UserFacingError as error:  # e.g. the database is busy
             warn(error, ui_lang)
-            return gr.update(), gr.update(), gr.update(), gr.update()
+            return NO_CHANGE
+        headers = column_headers(ui_lang)
         table = board.to_frame().round({"rating": 1, "ci_low": 1, "ci_high": 1, "elo": 1, "win_rate": 3})
         table["model"] = table["model"].map(self.shown_name)
+        # The plot keeps the column names it was built with (x="model", y="rating"); its axis
+        # titles are labels, relabelled with the rest (build_leaderboard_tab).
+        plot = table[["model", "rating"]]
         if table.empty:
-            return text("lb_empty", ui_lang), table, table, pd.DataFrame()
-        summary = text("lb_summary", ui_lang).format(battles=board.battles, flagged=board.flagged_excluded)
-        if not board.ratings_finite:
-            summary += "\n\n⚠️ " + text("lb_not_finite", ui_lang)
+            no_matrix = pd.DataFrame(columns=[headers["model"]])
+            return text("lb_empty", ui_lang), table.rename(columns=headers), plot, no_matrix
         matrix = board.win_rates.round(3).rename(index=self.shown_name, columns=self.shown_name)
-        matrix = matrix.reset_index(names="model")
-        return summary, table, table[["model", "rating"]], matrix
+        matrix = matrix.reset_index(names=headers["model"])
+        return board_summary(board, ui_lang), table.rename(columns=headers), plot, matrix
+
+    def show_again(self, summary: str, language: str, include_flagged: bool, ui_lang: str):
+        """After an interface-language switch: the board in the new language, if it has been
+        shown at all (its summary is empty until then): the rest have nothing to translate."""
+        return self.show(language, include_flagged, ui_lang) if summary else NO_CHANGE
+
+    def _board(self, language: str, include_flagged: bool) -> Leaderboard:
+        """The view over the study's votes now: computed once per set of votes (the cache
+        key holds a digest of the whole battle table, so a new vote makes a new board)."""
+        battles = battles_frame(load_votes(self.store, self.study, include_flagged=True))
+        digest = hashlib.sha256(pd.util.hash_pandas_object(battles, index=False).to_numpy().tobytes()).digest()
+        key = (language, include_flagged, len(battles), digest)
+        with self._boards_lock:
+            board = self._boards.get(key)
+        if board is None:
+            # Only the view asked for: each one is a bootstrap of its own.
+            board = build_leaderboard(battles, language, include_flagged=include_flagged, rounds=UI_BOOTSTRAP_ROUNDS)
+            with self._boards_lock:
+                while len(self._boards) >= CACHED_BOARDS:
+                    self._boards.pop(next(iter(self._boards)))  # the oldest
+                self._boards[key] = board
+        return board
 
     def progress(self, code: str, ui_lang: str, request: gr.Request | None = None):
         """Returns the progress table and the export files (both hidden unless allowed).
@@ -123,6 +160,17 @@ class LeaderboardHandlers:
         return True
 
 
+def board_summary(board: Leaderboard, lang: str) -> str:
+    """What the counts mean, in `lang`; first, while the view is provisional, that it is."""
+    parts = [text("lb_summary", lang).format(battles=board.battles, flagged=board.flagged_excluded)
+             + " " + text("lb_prior", lang)]
+    if board.provisional:
+        parts.insert(0, "⚠️ " + text("lb_too_few", lang).format(votes=MIN_VOTES, battles=MIN_MODEL_BATTLES))
+    if not board.ratings_finite:
+        parts.append("⚠️ " + text("lb_not_finite", lang))
+    return "\n\n".join(parts)
+
+
 def _markdown_escaped(plain: str) -> str:
     """A typed name shown in Markdown as typed (no emphasis, links or HTML from it)."""
     return "".join(f"\\{ch}" if ch in "\\`*_{}[]()<>#+-.!|~" else ch for ch in plain)
@@ -141,7 +189,8 @@ def build_leaderboard_tab(handlers: LeaderboardHandlers, ui_lang, labels: Labels
                                     min_width=120)
         w.summary = gr.Markdown(elem_id="lb-summary")
         w.table = labels.make(gr.Dataframe, label=Text("lb_table"), interactive=False, elem_id="lb-table")
-        w.plot = labels.make(gr.BarPlot, x="model", y="rating", label=Text("lb_plot"), elem_id="lb-plot")
+        w.plot = labels.make(gr.BarPlot, x="model", y="rating", label=Text("lb_plot"), x_title=Text("lb_col_model"),
+                             y_title=Text("lb_col_rating"), elem_id="lb-plot")
         w.win_rates = labels.make(gr.Dataframe, label=Text("lb_win_rates"), interactive=False,
                                   elem_id="lb-win-rates")
         with labels.make(gr.Accordion, label=Text("admin"), open=False, elem_id="lb-admin"):
@@ -163,6 +212,7 @@ def build_leaderboard_tab(handlers: LeaderboardHandlers, ui_lang, labels: Labels
     inputs = [w.language, w.include_flagged, ui_lang]
     for event in (w.refresh.click, w.language.change, w.include_flagged.change, w.tab.select):
         event(handlers.show, inputs, shown, api_name=False)
+    ui_lang.change(handlers.show_again, [w.summary, *inputs], shown, api_name=False)
     w.admin_show.click(handlers.progress, [w.admin_code, ui_lang], [w.progress, w.export_files], api_name=False)
     w.add_rater.click(handlers.add_rater, [w.admin_code, w.new_rater_name, ui_lang],
                       [w.new_rater_code, w.new_rater_name], api_name=False)

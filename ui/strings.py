@@ -17,6 +17,7 @@ UI_LANGUAGE_CHOICES = [("English", "en"), ("العربية", "ar")]
 STRINGS = MappingProxyType({
     "en": MappingProxyType({
         "subtitle": "Bilingual (Arabic / English) medical chat",
+        "banner": "⚠️ Research use only: not a medical device, and not medical advice.",
         "model_heading": "Model",
         "model": "Model",
         "model_info": "Loaded when first chosen; the conversation is kept",
@@ -33,6 +34,22 @@ STRINGS = MappingProxyType({
         "regenerate": "Regenerate",
         "clear": "Clear",
         "export": "Export (Markdown + JSON)",
+        "waiting_for_model": "Waiting for the model (position {position})…",
+        "images_unread": "This model cannot read images: the image was not sent to it, and its reply "
+                         "does not describe it.",
+        "no_text_written": "(Stopped before any text was written.)",
+        "meta_adapter": "adapter",
+        "adapter_none": "none",
+        "meta_language": "reply in",
+        "finish_stopped": "stopped",
+        "finish_length": "cut at the length limit",
+        "finish_failed": "failed",
+        "copy": "Copy the reply",
+        "keep_conversation": "Keep my conversation in this browser",
+        "keep_info": "Off by default: on a shared computer the next person would see it. Text only, "
+                     "encrypted, never on the server",
+        "forget": "Forget everything kept in this browser",
+        "forgotten": "Nothing of your conversations is kept in this browser any more.",
         "download_once": "Each file downloads once, to this browser only; then it is deleted from the server "
                          "(and after an hour if never downloaded).",
         "examples": "Examples",
@@ -43,6 +60,12 @@ STRINGS = MappingProxyType({
         "top_p": "Top-p",
         "max_new_tokens": "Max new tokens",
         "repetition_penalty": "Repetition penalty",
+        "reply_language_info": "Auto answers in the language of your last message",
+        "temperature_info": "Higher is more varied, 0 always gives the same answer",
+        "top_p_info": "Sample only from the most likely words covering this share",
+        "max_new_tokens_info": "The longest reply, in tokens (about ¾ of a word each); longer replies take longer",
+        "repetition_penalty_info": "Above 1 discourages repeating the same words",
+        "seed_info": "The same seed and settings give the same reply",
         "seed": "Seed (−1: random)",
         "disclaimer": "**Research demo, not a medical device.** Answers can be wrong and are not "
                       "medical advice. Always consult a qualified clinician.",
@@ -82,6 +105,11 @@ STRINGS = MappingProxyType({
         "leak_flagged": "One of the replies named a model or vendor, so this vote is kept but left out "
                         "of the ratings.",
         "vote_after_replies": "Vote once both models have replied.",
+        "arena_take_turns": "In this round the two models take turns: one reply starts once the other has "
+                            "finished.",
+        "arena_taken_back": "Stopped before one of the models had written anything: the message was taken back "
+                            "from both conversations, so that they stay alike. Send it again (attach any images "
+                            "again).",
         "lb_language": "Conversation language",
         "lb_all": "All",
         "lb_mixed": "Mixed",
@@ -94,6 +122,21 @@ STRINGS = MappingProxyType({
         "lb_table": "Ratings",
         "lb_plot": "Bradley–Terry rating",
         "lb_win_rates": "Win rate of the row model against the column model",
+        "lb_prior": "Ratings start from a weak prior (1000 ± 200) that a few dozen votes outweigh; each "
+                    "interval is the wider of the bootstrap's and the posterior's.",
+        "lb_too_few": "Too few votes yet: these ratings are provisional until there are at least {votes} votes "
+                      "and every model has been in at least {battles} battles.",
+        "lb_col_rank": "Rank",
+        "lb_col_model": "Model",
+        "lb_col_rating": "Rating",
+        "lb_col_ci_low": "95% low",
+        "lb_col_ci_high": "95% high",
+        "lb_col_elo": "Elo",
+        "lb_col_battles": "Battles",
+        "lb_col_wins": "Wins",
+        "lb_col_ties": "Ties",
+        "lb_col_losses": "Losses",
+        "lb_col_win_rate": "Win rate",
         "admin": "Study progress and export (organiser)",
         "admin_code": "Organiser code",
         "admin_show": "Show progress",
@@ -108,6 +151,7 @@ STRINGS = MappingProxyType({
     }),
     "ar": MappingProxyType({
         "subtitle": "محادثة طبية ثنائية اللغة (العربية / الإنجليزية)",
+        "banner": "⚠️ للاستخدام البحثي فقط: ليس جهازًا طبيًا، ولا يُعد نصيحة طبية.",
         "model_heading": "النموذج",
         "model": "النموذج",
         "model_info": "يُحمَّل عند اختياره أول مرة؛ وتبقى المحادثة كما هي",
@@ -124,6 +168,20 @@ STRINGS = MappingProxyType({
         "regenerate": "إعادة التوليد",
         "clear": "مسح",
         "export": "تصدير (Markdown و JSON)",
+        "waiting_for_model": "بانتظار النموذج (الدور {position})…",
+        "images_unread": "هذا النموذج لا يستطيع قراءة الصور: لم تُرسل الصورة إليه، ورده لا يصفها.",
+        "no_text_written": "(أُوقف قبل كتابة أي نص.)",
+        "meta_adapter": "المحوّل",
+        "adapter_none": "بلا محوّل",
+        "meta_language": "الرد بـ",
+        "finish_stopped": "أُوقف",
+        "finish_length": "قُطع عند حد الطول",
+        "finish_failed": "فشل",
+        "copy": "انسخ الرد",
+        "keep_conversation": "احفظ محادثتي في هذا المتصفح",
+        "keep_info": "متوقف افتراضيًا: على حاسوب مشترك سيراها الشخص التالي. نص فقط، مشفّر، ولا يُحفظ على الخادم",
+        "forget": "احذف كل ما حُفظ في هذا المتصفح",
+        "forgotten": "لم يعد أي شيء من محادثاتك محفوظًا في هذا المتصفح.",
         "download_once": "يُنزَّل كل ملف مرة واحدة، إلى هذا المتصفح فقط، ثم يُحذف من الخادم "
                          "(وبعد ساعة إن لم يُنزَّل).",
         "examples": "أمثلة",
@@ -134,8 +192,17 @@ STRINGS = MappingProxyType({
         "top_p": "Top-p (أخذ العينات النووي)",
         "max_new_tokens": "الحد الأقصى للرموز الجديدة",
         "repetition_penalty": "عقوبة التكرار",
-        # U+200E (left-to-right mark) keeps the minus sign before the 1 in right-to-left text.
-        "seed": "البذرة (‎−1: عشوائية)",
+        "reply_language_info": "التلقائي يجيب بلغة رسالتك الأخيرة",
+        "temperature_info": "القيمة الأعلى أكثر تنوعًا، والصفر يعطي الجواب نفسه دائمًا",
+        "top_p_info": "الاختيار من الكلمات الأرجح فقط حتى تبلغ هذه النسبة",
+        "max_new_tokens_info": "أطول رد بالرموز (الرمز نحو ثلاثة أرباع كلمة)؛ الرد الأطول يستغرق وقتًا أطول",
+        "repetition_penalty_info": "ما فوق 1 يقلل تكرار الكلمات نفسها",
+        "seed_info": "البذرة نفسها مع الإعدادات نفسها تعطي الرد نفسه",
+        # "−1" between U+2066 (left-to-right isolate) and U+2069 (pop directional isolate): a
+        # run of its own, laid out left to right whatever surrounds it, so the minus sign
+        # stays before the 1 in the right-to-left label. A lone U+200E only steers the weak
+        # characters next to it, and was reported to show "(1−:".
+        "seed": "البذرة (\u2066−1\u2069: عشوائية)",
         "disclaimer": "**عرض بحثي وليس جهازًا طبيًا.** قد تكون الإجابات خاطئة ولا تُعد نصيحة "
                       "طبية. استشر دائمًا طبيبًا مختصًا.",
         "privacy": "**لا يُحفظ شيء على الخادم.** توجد المحادثة في جلسة المتصفح هذه فقط وتُحذف عند "
@@ -170,6 +237,9 @@ STRINGS = MappingProxyType({
         "revealed": "النموذج A هو **{a}**؛ والنموذج B هو **{b}**.",
         "leak_flagged": "ذكر أحد الردّين اسم نموذج أو شركة، لذا حُفظ هذا التصويت لكنه استُبعد من التقييمات.",
         "vote_after_replies": "صوّت بعد أن يردّ النموذجان كلاهما.",
+        "arena_take_turns": "في هذه الجولة يتناوب النموذجان: يبدأ أحد الردّين بعد أن ينتهي الآخر.",
+        "arena_taken_back": "أُوقف قبل أن يكتب أحد النموذجين شيئًا: سُحبت الرسالة من المحادثتين كلتيهما لتبقيا "
+                            "متطابقتين. أرسلها مرة أخرى (وأرفق الصور من جديد إن وُجدت).",
         "lb_language": "لغة المحادثة",
         "lb_all": "الكل",
         "lb_mixed": "مختلطة",
@@ -182,6 +252,23 @@ STRINGS = MappingProxyType({
         "lb_table": "التقييمات",
         "lb_plot": "تقييم برادلي–تيري",
         "lb_win_rates": "نسبة فوز نموذج الصف على نموذج العمود",
+        # The numbers between U+2066 and U+2069 (an isolated left-to-right run): "1000 ± 200"
+        # reads as in the English text.
+        "lb_prior": "تبدأ التقييمات من توزيع مسبق ضعيف (\u20661000 ± 200\u2069) تطغى عليه بضع عشرات من "
+                    "الأصوات؛ وكل فترة هي الأوسع بين فترة إعادة المعاينة وفترة التوزيع اللاحق.",
+        "lb_too_few": "الأصوات قليلة بعد: هذه التقييمات مؤقتة حتى يبلغ عدد الأصوات {votes} على الأقل ويدخل كل "
+                      "نموذج {battles} مواجهات على الأقل.",
+        "lb_col_rank": "المرتبة",
+        "lb_col_model": "النموذج",
+        "lb_col_rating": "التقييم",
+        "lb_col_ci_low": "الحد الأدنى 95%",
+        "lb_col_ci_high": "الحد الأعلى 95%",
+        "lb_col_elo": "إيلو",
+        "lb_col_battles": "المواجهات",
+        "lb_col_wins": "الانتصارات",
+        "lb_col_ties": "التعادلات",
+        "lb_col_losses": "الهزائم",
+        "lb_col_win_rate": "نسبة الفوز",
         "admin": "تقدّم الدراسة والتصدير (للمنظِّم)",
         "admin_code": "رمز المنظِّم",
         "admin_show": "عرض التقدّم",

@@ -11,6 +11,8 @@ import pytest
 
 from arena import (bootstrap_bradley_terry, build_leaderboard, fit_bradley_terry,
                    leaderboards_by_language, online_elo, record_counts, win_rate_matrix)
+from arena.leaderboard import MIN_MODEL_BATTLES, MIN_VOTES
+from arena.ratings import PRIOR_SD
 
 TRUTH = pd.Series({"bimedix2-8b": 1150.0, "bimedix-bi": 1050.0, "card:adapter": 950.0, "preview": 850.0})
 
@@ -37,13 +39,49 @@ def synthetic(n: int, seed: int, truth: pd.Series = TRUTH) -> pd.DataFrame:
 def test_two_models_ties_count_as_half_wins():
     # x beats y twice, loses once, ties twice (one of them "both bad"):
     # x scores 2 + 2 * 0.5 = 3 of 5, so P(x beats y) = 3/5 and R_x - R_y = 400 log10(3/2).
+    # That closed form is the maximum-likelihood gap, so this checks the unregularised fit
+    # (prior_sd=None); the default fit's prior pulls five votes' gap towards 0 (below).
     table = battles([("x", "y", "model_a"), ("y", "x", "model_b"), ("x", "y", "model_b"),
                      ("y", "x", "tie"), ("x", "y", "both_bad")])
-    ratings = fit_bradley_terry(table)
+    ratings = fit_bradley_terry(table, prior_sd=None)
     assert ratings["x"] - ratings["y"] == pytest.approx(400 * math.log10(1.5), abs=1e-3)
     assert ratings.mean() == pytest.approx(1000)
-    without_ties = fit_bradley_terry(table.iloc[:3])  # 2 of 3: a different, larger gap
+    without_ties = fit_bradley_terry(table.iloc[:3], prior_sd=None)  # 2 of 3: a different, larger gap
     assert without_ties["x"] - without_ties["y"] == pytest.approx(400 * math.log10(2), abs=1e-3)
+    shrunk = fit_bradley_terry(table)
+    assert 0 < shrunk["x"] - shrunk["y"] < ratings["x"] - ratings["y"] and shrunk.mean() == pytest.approx(1000)
+
+
+def test_one_vote_gives_modest_ratings_and_real_intervals():
+    one = battles([("x", "y", "model_a")])
+    # The maximum-likelihood fit runs off to the optimiser's limit: what the tab showed.
+    unbounded = fit_bradley_terry(one, prior_sd=None)
+    assert unbounded["x"] - unbounded["y"] > 2000
+    # The prior's posterior mode: 1070.7 / 929.3 for PRIOR_SD = 200 (see arena/ratings.py).
+    ratings = fit_bradley_terry(one)
+    assert np.isfinite(ratings).all() and ratings.mean() == pytest.approx(1000)
+    assert 20 < ratings["x"] - 1000 < 150 and ratings["x"] - 1000 == pytest.approx(1000 - ratings["y"])
+    # Every resample of one vote is that vote: the bootstrap alone gives a zero-width
+    # interval, the posterior does not (about ±220 here), and the rating sits inside it.
+    table = bootstrap_bradley_terry(one, rounds=50, seed=0)
+    width = table["upper"] - table["lower"]
+    assert (width > 100).all() and (width < 4 * PRIOR_SD).all()
+    assert ((table["lower"] < table["rating"]) & (table["rating"] < table["upper"])).all()
+    assert table.loc["y", "upper"] > table.loc["x", "lower"]  # one vote does not separate them
+    plain = bootstrap_bradley_terry(one, rounds=50, seed=0, prior_sd=None)
+    assert (plain["upper"] - plain["lower"] == 0).all()  # the bug the prior mends
+    assert (bootstrap_bradley_terry(one, rounds=0)["lower"] == table["lower"]).all()  # the posterior alone
+
+
+def test_large_samples_agree_with_the_unregularised_fit():
+    table = synthetic(4000, seed=4)
+    regularised, plain = fit_bradley_terry(table), fit_bradley_terry(table, prior_sd=None)
+    assert (regularised - plain).abs().max() < 2  # points: the prior is outweighed
+    with_prior = bootstrap_bradley_terry(table, rounds=60, seed=1)
+    without = bootstrap_bradley_terry(table, rounds=60, seed=1, prior_sd=None)
+    assert (with_prior["rating"] - without["rating"]).abs().max() < 2
+    for bound in ("lower", "upper"):  # the posterior's interval is about the bootstrap's here
+        assert (with_prior[bound] - without[bound]).abs().max() < 10
 
 
 def test_only_ties_means_equal_ratings():
@@ -143,6 +181,17 @@ def test_empty_tables_give_empty_boards_not_errors():
     assert board.rows == () and board.battles == 0 and board.to_dict()["rows"] == []
     with pytest.raises(ValueError):
         build_leaderboard(empty, "fr")
+
+
+def test_small_views_are_provisional():
+    pair = [("a", "b", "model_a"), ("b", "a", "model_a")]
+    assert build_leaderboard(battles(pair[:1]), rounds=5).provisional  # one vote
+    assert build_leaderboard(battles(pair * (MIN_VOTES // 2)), rounds=5).provisional is False
+    # Enough votes, but c has been in fewer than MIN_MODEL_BATTLES battles.
+    rare = battles(pair * (MIN_VOTES // 2) + [("a", "c", "tie")] * (MIN_MODEL_BATTLES - 1))
+    board = build_leaderboard(rare, rounds=5)
+    assert board.provisional and board.to_dict()["provisional"] is True
+    assert build_leaderboard(synthetic(0, seed=0), rounds=5).provisional is False  # no rows: "no votes yet"
 
 
 def test_unbounded_ratings_are_detected():

@@ -97,8 +97,22 @@ def adapter_app_url(tiny_dirs, tmp_path_factory):
     folder = tmp_path_factory.mktemp("adapters")
     llama = tiny_dirs("llama")
     adapters = [make_adapter(llama, folder / name, seed=seed) for name, seed in (("first", 1), ("second", 2))]
-    with running_app("--model", str(llama), *(f"--adapter={path}" for path in adapters),
+    with running_app("--model", str(llama), *(f"--adapter={path}" for path in adapters), "--default-adapter", "second",
                      "--model", str(tiny_dirs("gemma")), "--no-arena") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def shared_base_arena_url(tiny_dirs, tmp_path_factory):
+    """The app on a tiny Llama with two adapters and nothing else: an arena whose every pair
+    (bare, "first", "second") shares one base model, voting into a fresh SQLite file."""
+    from tests.engine.test_loading import make_adapter
+
+    folder = tmp_path_factory.mktemp("shared-base")
+    llama = tiny_dirs("llama")
+    adapters = [make_adapter(llama, folder / name, seed=seed) for name, seed in (("first", 1), ("second", 2))]
+    with running_app("--model", str(llama), *(f"--adapter={path}" for path in adapters),
+                     "--arena-db", str(folder / "arena.db")) as url:
         yield url
 
 

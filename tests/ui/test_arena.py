@@ -115,6 +115,112 @@ def test_stop_ends_both_replies_and_keeps_what_was_shown(pool, store):
     assert threading.active_count() < 20 and not any(t.name == "bimedix-generate" for t in threading.enumerate())
 
 
+LONG = ReplyOptions(settings=GenerationSettings(temperature=0, max_new_tokens=60, repetition_penalty=1.0))
+
+
+def test_two_sides_on_one_base_model_stream_together(pool, store, tiny_dirs):
+    """One batch (engine/batch.py): each side has text before either has ended. Taking
+    turns on the model's one slot, the second side wrote nothing until the first ended."""
+    llama = str(tiny_dirs("llama"))
+    arena = joined(pool, store, contestants=(llama, f"{llama}:kind"))
+    both_writing = False
+    for _ in arena.send("Tell me about anemia", [], LONG):
+        replies = [side.pending.reply for side in arena.sides]
+        both_writing |= all(r.text for r in replies) and not any(r.ended for r in replies)
+    assert both_writing and arena.can_vote
+    assert arena.batching.last_batched and not arena.takes_turns
+
+
+def holding_back(adapter: str, hold: dict):
+    """A token backend on which the side with `adapter` writes nothing until it is stopped
+    (as a side still waiting for its turn does), while `hold["on"]`."""
+    def backend(request, stop):  # a generator, as backends are: nothing runs before it is read
+        if hold["on"] and request.adapter == adapter:
+            while not stop.is_set():
+                threading.Event().wait(0.01)
+            return
+        yield from local_tokens(request, stop)
+    return backend
+
+
+def test_stop_before_a_side_wrote_anything_leaves_a_battle_that_can_go_on(pool, store, tiny_dirs):
+    """Stop while A streams and B has written nothing: the exchange is taken back from both
+    sides (the message goes back into the box), the vote buttons are off, as the store
+    would refuse a vote; a new message then works, and a tie is taken."""
+    llama = str(tiny_dirs("llama"))
+    hold = {"on": True}
+    handlers = ArenaHandlers(pool, store, ArenaConfig(contestants=(llama, f"{llama}:kind")),
+                             holding_back("kind", hold), LONG)
+    *_, arena = handlers.join("Dr Omar", "", "", None, "en")
+    outputs = None
+    for outputs in handlers.send({"text": "Tell me about anemia", "files": []}, arena, "en"):
+        if any(side.pending and side.pending.reply.text for side in arena.sides):
+            handlers.stop(arena)  # the Stop button, while one side streams
+    chat_a, chat_b, box, *votes, _ = outputs
+    assert all(vote["interactive"] is False for vote in votes) and not arena.can_vote
+    assert [side.messages for side in arena.sides] == [[], []] and arena.taken_back
+    assert chat_a == chat_b == [] and box == {"text": "Tell me about anemia", "files": []}
+    handlers.vote("tie", "", None, arena, "en")
+    assert arena.receipt is None and load_votes(store, "default") == []
+    hold["on"] = False
+    for outputs in handlers.send("What is anemia?", arena, "en"):
+        pass
+    assert all(vote["interactive"] for vote in outputs[3:7]) and arena.can_vote
+    handlers.vote("tie", "", None, arena, "en")
+    assert arena.receipt is not None and load_votes(store, "default")[0].winner == "tie"
+
+
+def test_the_vote_buttons_open_exactly_when_the_store_takes_a_vote(pool, store):
+    """A side whose reply is empty (a model that wrote nothing) is no reply to vote on."""
+    arena = joined(pool, store)
+    finish(arena)
+    assert arena.can_vote
+    side = arena.sides[1]
+    side.session.messages[-1] = type(side.messages[-1])("assistant", "  ")
+    assert not arena.can_vote
+    with pytest.raises(ArenaError) as refused:
+        arena.vote("tie", None, None)
+    assert refused.value.code == "vote_before_replies"
+
+
+def arena_blocks(handlers):
+    """The Arena tab as the app builds it; (widgets, its functions by handler)."""
+    import gradio as gr
+
+    from ui.arena import build_arena_tab
+    from ui.labels import Labels
+
+    with gr.Blocks() as demo:
+        with gr.Tabs():
+            w = build_arena_tab(handlers, gr.State("en"), {}, Labels())
+    return w, {getattr(fn.fn, "__func__", fn.fn): fn for fn in demo.fns.values()}
+
+
+def test_new_round_clears_the_reason_and_the_languages(pool, store):
+    handlers = ArenaHandlers(pool, store, ArenaConfig(), local_tokens, SHORT)
+    w, functions = arena_blocks(handlers)
+    *_, arena = handlers.join("Dr Omar", "", "", None, "en")
+    finish(arena)
+    handlers.vote("model_a", "clearer", "ar", arena, "en")
+    outputs = functions[ArenaHandlers.new_round].outputs
+    shown = dict(zip((o._id for o in outputs), handlers.new_round(arena, "en")))
+    assert shown[w.reason._id] == {"__type__": "update", "value": ""}
+    assert shown[w.rater_language._id] == {"__type__": "update", "value": None}
+    assert arena.receipt is None and not arena.takes_turns and shown[w.turns._id]["visible"] is False
+
+
+def test_sides_that_must_take_turns_are_told_so(pool, store, tiny_dirs):
+    """Without batching (a backend in another process), two sides on one model take turns."""
+    llama = str(tiny_dirs("llama"))
+    handlers = ArenaHandlers(pool, store, ArenaConfig(contestants=(llama, f"{llama}:kind")),
+                             lambda request, stop: local_tokens(request, stop), SHORT)
+    w, functions = arena_blocks(handlers)
+    outputs = functions[ArenaHandlers.join].outputs
+    shown = dict(zip((o._id for o in outputs), handlers.join("Dr Omar", "", "", None, "ar")))
+    assert shown[w.turns._id] == {"__type__": "update", "visible": True}
+    assert shown[w.battle_box._id]["visible"] is True
+
+
 def test_a_message_one_side_refuses_is_taken_back_from_both(pool, store, monkeypatch):
     arena = joined(pool, store)
     finish(arena)

@@ -131,7 +131,7 @@ def test_the_adapter_selector_lists_the_loaded_adapters_and_choosing_one_leaves_
     pool = ModelPool([ModelSpec(str(directory), (adapter,))])
     demo = build_chat_app(pool)
     selector = next(block for block in demo.blocks.values() if getattr(block, "elem_id", None) == "bmx-adapter")
-    assert [value for _, value in selector.choices] == ["none", "first"] and selector.value == "first"
+    assert [value for _, value in selector.choices] == ["none", "first"] and selector.value == "none"  # none unless configured (--default-adapter)
     loaded = pool.get(pool.default)
     alice, bob = Conversation(loaded), Conversation(loaded)
     finish(alice, alice.send("hello", [], ReplyOptions(settings=SHORT.settings, adapter=chosen_adapter(loaded, "none"))))
@@ -156,7 +156,8 @@ def test_stop_while_a_message_waits_in_the_queue_keeps_it_from_starting(tiny_dir
     from ui.handlers import ChatHandlers
 
     handlers = ChatHandlers(ModelPool([ModelSpec(str(tiny_dirs("llama")))]))
-    conversation = handlers.expect_reply(None)  # Send clicked: the request queues ...
+    conversation, stop_button = handlers.expect_reply(None)  # Send clicked: the request queues ...
+    assert stop_button["interactive"] is True  # Stop is enabled from the click
     handlers.stop(conversation)  # ... and Stop comes before its turn
     shown, box = _respond(handlers, conversation, "What is anemia?")
     assert shown == [] and box["text"] == "What is anemia?"  # never sent; the text stays to send again
@@ -166,6 +167,7 @@ def test_stop_while_a_message_waits_in_the_queue_keeps_it_from_starting(tiny_dir
     handlers.expect_reply(conversation)  # ... does not swallow the next message
     shown, box = _respond(handlers, conversation, "What is anemia?")
     assert [m["role"] for m in shown] == ["user", "assistant"] and box.get("text") != "What is anemia?"
+    assert handlers.stop_button(conversation)["interactive"] is False  # nothing runs: Stop is off
 
 
 def test_stop_that_misses_a_reply_by_a_moment_still_stops_it(text_model):

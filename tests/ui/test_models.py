@@ -87,7 +87,7 @@ def test_switching_models_keeps_the_conversation_and_the_next_reply_uses_the_new
     name, card, adapter, conversation = handlers.switch_model(pool.public_name(llava), conversation, "ar")
     # The selector holds the public name (the directory's own), never the server path.
     assert name == tiny_dirs("llava").name and conversation.loaded is pool.get(llava) and "###" in card
-    assert adapter["choices"] == ["none"]
+    assert adapter["choices"] == [("بلا محوّل", "none")]  # worded in the interface language
     _, _, conversation = drain(handlers.respond({"text": "ما علاجه؟", "files": []}, conversation, *SETTINGS, "ar"))
     contents = [m.content for m in conversation.messages]
     assert contents[0] == "What is anemia?" and contents[2] == "ما علاجه؟" and len(contents) == 4
@@ -210,13 +210,13 @@ def test_on_zerogpu_stop_ends_the_worker(fake_spaces, tiny_dirs):
 
 @pytest.fixture(scope="module")
 def adapter_pool(tiny_dirs, tmp_path_factory):
-    """A tiny Llama with adapters "first" and "second" (the configured default: the last)."""
+    """A tiny Llama with adapters "first" and "second" (the configured default: "second")."""
     from tests.engine.test_loading import make_adapter
 
     folder = tmp_path_factory.mktemp("two-adapters")
     llama = tiny_dirs("llama")
     adapters = tuple(str(make_adapter(llama, folder / name, seed=seed)) for name, seed in (("first", 1), ("second", 2)))
-    return ModelPool([ModelSpec(str(llama), adapters), ModelSpec(str(tiny_dirs("gemma")))])
+    return ModelPool([ModelSpec(str(llama), adapters, default_adapter="second"), ModelSpec(str(tiny_dirs("gemma")))])
 
 
 A_SAYS = ["hello", "what is anemia?", "thanks"]
@@ -257,7 +257,7 @@ def chat_interleaved(handlers, pool):
     alice.start()
     turns["A"].set()
     turns["B"].wait(30)  # A has had a reply with "first": now B opens the app
-    offered["B"] = adapter_choices(loaded)["value"]
+    offered["B"] = adapter_choices(loaded, pool.default_adapter(pool.default))["value"]
     # ... and switches models back and forth, which used to inherit the last reply's adapter
     _, _, adapter, switched = handlers.switch_model(pool.names()[1], None, "en")
     _, _, adapter, switched = handlers.switch_model(pool.names()[0], switched, "en")
@@ -282,3 +282,32 @@ def test_one_persons_adapter_never_reaches_another_person(adapter_pool, zero_gpu
     offered, replies = chat_interleaved(handlers, adapter_pool)
     assert offered == {"B": "second", "B switched": "second"}  # the configured default, not A's choice
     assert replies == {"A": expected_a, "B": expected_b}  # each generated with their own adapter only
+
+
+def test_a_new_session_starts_on_the_bare_model_unless_a_default_adapter_is_configured(adapter_pool):
+    """Loading adapters "first" then "second" used to preselect "second" (the last loaded)."""
+    from ui.chat import build_chat_app
+
+    llama, gemma = adapter_pool.names()
+    unset = ModelPool([ModelSpec(llama, adapter_pool.specs[llama].adapters), ModelSpec(gemma)])
+    for pool, expected in ((unset, "none"), (adapter_pool, "second")):
+        demo = build_chat_app(pool)
+        adapter = next(block for block in demo.blocks.values() if getattr(block, "elem_id", None) == "bmx-adapter")
+        assert adapter.value == expected
+        handlers = ChatHandlers(pool)
+        _, _, _, conversation = handlers.switch_model(pool.public_name(gemma), None, "en")
+        _, _, offered, _ = handlers.switch_model(pool.public_name(llama), conversation, "en")
+        assert offered["value"] == expected  # and after switching models back
+
+
+@pytest.mark.parametrize("name", ["preview", "bimedix2-8b", "bimedix-bi"])
+def test_the_model_card_reads_in_arabic_in_an_arabic_interface(name):
+    from types import SimpleNamespace
+
+    from engine.cards import CARDS
+    from ui.common import model_card
+
+    card = CARDS[name]
+    shown = model_card(SimpleNamespace(card=card), "ar")
+    assert card.description not in shown and card.notice not in shown  # no English left but the name
+    assert card.description_ar in shown and card.notice_ar in shown
