@@ -24,7 +24,7 @@ class ModelCard:
     load_in_4bit: bool = False  # default quantization; --load-in-4bit forces it on
     # Caps the model's own context window: long prompts on CPU are slow to prefill.
     context_window: int | None = None
-    # Append an explicit "answer in <language>" to the system prompt in auto mode too:
+    # Ask for the reply language where the model writes (engine/formats.py), in auto mode too:
     # needed by models not tuned to mirror the user's language.
     language_hint: bool = False
     notice: str = ""  # shown next to the model's name in the UI

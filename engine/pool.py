@@ -55,6 +55,15 @@ def _card_or_none(name: str) -> ModelCard | None:
         return None
 
 
+def _public_names(names) -> dict[str, str]:
+    """Each pool name's public name; built once, since the names never change."""
+    public: dict[str, str] = {}
+    for spec in names:
+        shown = Path(spec).name if ("/" in spec or "\\" in spec) else spec
+        public[spec] = shown if shown not in public.values() else f"{shown}-{len(public) + 1}"
+    return public
+
+
 class ModelPool:
     def __init__(self, specs: Sequence[ModelSpec], replies_per_model: int = 1,
                  loader: Callable[..., LoadedModel] = load_model, has_gpu: Callable[[], bool] = gpu_available):
@@ -68,6 +77,7 @@ class ModelPool:
         self._loaded: dict[str, LoadedModel] = {}
         self._locks = {name: threading.Lock() for name in self.specs}
         self.default = specs[0].name
+        self._public = _public_names(self.specs)
 
     def names(self) -> list[str]:
         return list(self.specs)
@@ -84,17 +94,13 @@ class ModelPool:
     def public_name(self, name: str) -> str:
         """The name shown to people: a card's name, or a local directory's own name (never
         the path, which tells strangers how the server is laid out)."""
-        public = {}
-        for spec in self.specs:
-            shown = Path(spec).name if ("/" in spec or "\\" in spec) else spec
-            public[spec] = shown if shown not in public.values() else f"{shown}-{len(public) + 1}"
-        return public[name]
+        return self._public[name]
 
     def by_public_name(self, public: str) -> str:
         """The pool name behind a public name (a pool name is accepted as it is)."""
         if public in self.specs:
             return public
-        return next((name for name in self.specs if self.public_name(name) == public), public)
+        return next((name for name, shown in self._public.items() if shown == public), public)
 
     def public_contestant(self, contestant: str) -> str:
         """An arena contestant id ("name" or "name:adapter") with its model's public name."""

@@ -8,7 +8,10 @@
 
 A function of its inputs: the whole history (images already decoded at intake) and the
 options of this one call. It decides the reply language, fits the history into the
-context window, renders and encodes the prompt once, and streams. It keeps nothing
+context window, renders and encodes the prompt once, and streams. Where the model needs to
+be told (a card with `language_hint`, or a forced language), the prompt format asks for the
+reply language where the model writes: at the end of the newest user turn, or at the start
+of the reply (engine/formats.py), not in the system prompt, far above. It keeps nothing
 between calls and changes nothing it was given, so the chat, the arena, the CLI and the
 HTTP server each keep their own state and call it (engine/session.py is the holder of one
 history for callers that want one).
@@ -27,10 +30,11 @@ from typing import Callable, Iterator, Sequence
 from engine.backend import GenerationRequest, TokenBackend, local_tokens
 from engine.encoding import encode_prompt
 from engine.errors import UserFacingError, notice
+from engine.formats import REPLY_INSTRUCTIONS  # noqa: F401 (the instructions, as before)
 from engine.generation import Chunk, GenerationSettings, stream_text
 from engine.history import fit_history
 from engine.images import is_decoded
-from engine.language import POLICIES, conversation_language
+from engine.language import POLICIES, conversation_language, detect_language
 from engine.loading import LoadedModel
 from engine.messages import Message, has_lone_surrogates, without_bidi_controls
 
@@ -40,10 +44,13 @@ MAX_MESSAGE_CHARS = 20_000  # far beyond any question; stops a pasted book befor
 MAX_MESSAGE_TOKENS = 8_192
 MAX_TOKENS_PER_CHAR = 4  # byte-level tokenizers: at most one token per UTF-8 byte
 
-# Said to the model in the reply language itself, which steers small models best.
-REPLY_INSTRUCTIONS = {
-    "ar": "أجب باللغة العربية.",
-    "en": "Answer in English.",
+# What a text-only model reads in place of the images it cannot take, in the turn's
+# language: told, it says it cannot see them rather than describing a picture it never got.
+IMAGE_NOTES = {  # (one image, several)
+    "ar": ("[أُرفقت صورة بهذه الرسالة، لكن هذا النموذج لا يستطيع رؤية الصور.]",
+           "[أُرفقت صور ({count}) بهذه الرسالة، لكن هذا النموذج لا يستطيع رؤية الصور.]"),
+    "en": ("[An image was attached to this message, but this model cannot see images.]",
+           "[{count} images were attached to this message, but this model cannot see images.]"),
 }
 
 
@@ -180,8 +187,9 @@ def reply(
     language = conversation_language([m.content for m in messages if m.role == "user"], options.reply_language)
     dropped_images = 0 if reads_images(model) else len(newest.images)
     history = _prompt_messages(model, messages, options, language)
+    asked = language if asks_for_language(model, options) else None
     budget = model.context_window - options.settings.max_new_tokens
-    fitted = fit_history(history, lambda candidate: measure_prompt(model, candidate), budget)
+    fitted = fit_history(history, lambda candidate: measure_prompt(model, candidate, asked), budget)
     input_ids, model_inputs = _model_inputs(model, fitted)
     request = GenerationRequest(model.key, tuple(input_ids), options.settings, model.stop_token_ids,
                                 options.adapter, model_inputs)
@@ -210,6 +218,12 @@ def reads_images(model: LoadedModel) -> bool:
     return model.vision is not None and model.prompt_format.supports_images
 
 
+def asks_for_language(model: LoadedModel, options: ReplyOptions) -> bool:
+    """Whether the prompt tells the model the reply language: models not tuned to mirror
+    the user's language (the card's `language_hint`), and any model when it is forced."""
+    return model.card.language_hint or options.reply_language != "auto"
+
+
 @dataclass(frozen=True)
 class MeasuredPrompt:
     """A rendered and encoded candidate prompt; history fitting hands back the one it kept."""
@@ -218,17 +232,13 @@ class MeasuredPrompt:
     token_count: int  # with each image placeholder counted as the features it becomes
 
 
-def measure_prompt(model: LoadedModel, messages: Sequence[Message]) -> MeasuredPrompt:
-    rendered = model.prompt_format.render(messages)
+def measure_prompt(model: LoadedModel, messages: Sequence[Message],
+                   reply_language: str | None = None) -> MeasuredPrompt:
+    """Render (asking for `reply_language`, if given, where the model writes) and encode."""
+    rendered = model.prompt_format.render(messages, reply_language=reply_language)
     ids = encode_prompt(model.tokenizer, rendered).input_ids
     per_image = model.vision.tokens_per_image - 1 if model.vision else 0
     return MeasuredPrompt(ids, len(ids) + rendered.image_count * per_image)
-
-
-def system_prompt_for(base: str, language: str, hint: bool) -> str:
-    if not hint:
-        return base
-    return f"{base} {REPLY_INSTRUCTIONS[language]}".strip()
 
 
 def _newest_user_message(model: LoadedModel, messages: Sequence[Message]) -> Message:
@@ -237,7 +247,7 @@ def _newest_user_message(model: LoadedModel, messages: Sequence[Message]) -> Mes
     newest = messages[-1]
     if has_lone_surrogates(newest.content):
         raise UserFacingError("invalid_text")
-    if not newest.content.strip() and not (newest.images and reads_images(model)):
+    if _is_blank(newest.content) and not (newest.images and reads_images(model)):
         raise UserFacingError("images_not_supported" if newest.images else "empty_message")
     if len(newest.content) > MAX_MESSAGE_CHARS:
         raise UserFacingError("message_too_long", size=len(newest.content), limit=MAX_MESSAGE_CHARS)
@@ -257,33 +267,42 @@ def _check_adapter(model: LoadedModel, adapter: str | None) -> None:
 
 def _prompt_messages(model: LoadedModel, messages: Sequence[Message], options: ReplyOptions,
                      language: str) -> list[Message]:
-    """The system prompt (with the reply-language hint) and the turns as the model takes
-    them: a text-only model gets no images, a vision model only decoded ones."""
+    """The system prompt and the turns as the model takes them: a text-only model gets a
+    note in place of the images, a vision model only decoded ones. `language`: the reply's."""
     head = list(takewhile(lambda m: m.role == "system", messages))
-    turns = [_as_read(model, m) for m in messages[len(head):]]
+    turns = [_as_read(model, m, language) for m in messages[len(head):]]
     if head:
-        base = "\n\n".join(m.content for m in head)
+        system = "\n\n".join(m.content for m in head)
     elif options.system_prompt is not None:
-        base = options.system_prompt
+        system = options.system_prompt
     else:
-        base = model.card.system_prompt or model.prompt_format.default_system
-    hint = model.card.language_hint or options.reply_language != "auto"
-    system = system_prompt_for(base, language, hint)
+        system = model.card.system_prompt or model.prompt_format.default_system
     # An empty system prompt is left out rather than rendered as an empty header.
     return ([Message("system", system)] if system else []) + turns
 
 
-def _as_read(model: LoadedModel, message: Message) -> Message:
+def _as_read(model: LoadedModel, message: Message, language: str) -> Message:
     message = replace(message, content=without_bidi_controls(message.content))
     if not message.images:
         return message
     if not reads_images(model):
-        return replace(message, images=())
+        # Said in the turn's own language (a turn with none: the reply's), before its text,
+        # where a vision format puts the image.
+        turn_language = detect_language(message.content, previous=language).language
+        one, several = IMAGE_NOTES[turn_language]
+        note = one if len(message.images) == 1 else several.format(count=len(message.images))
+        text = message.content.strip()
+        return Message(message.role, f"{note}\n{text}" if text else note)
     for image in message.images:
         if not is_decoded(image):
             raise TypeError(f"images reach the engine decoded (engine.images.load_image at intake), "
                             f"not as {type(image).__name__}")
     return message
+
+
+def _is_blank(text: str) -> bool:
+    """Nothing visible: only spaces and invisible format characters (bidi controls, marks)."""
+    return not any(ch.isprintable() and not ch.isspace() for ch in text)
 
 
 def _model_inputs(model: LoadedModel, fitted) -> tuple[list[int], dict]:

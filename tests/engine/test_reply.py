@@ -1,5 +1,7 @@
 """The one stateless reply call: exact finish reasons, nothing of the caller's changed,
-the adapter per call, images decoded at intake, the prompt encoded once (tiny models)."""
+the adapter per call, the reply language asked for where the model writes, images decoded
+at intake (and a text-only model told of the ones it cannot see), the prompt encoded once
+(tiny models)."""
 
 import copy
 import threading
@@ -8,11 +10,11 @@ import pytest
 from PIL import Image
 
 import engine.reply
-from engine.errors import UserFacingError
+from engine.errors import UserFacingError, notice
 from engine.generation import GenerationSettings, stream_text
 from engine.loading import load_model
 from engine.messages import Message
-from engine.reply import Reply, ReplyOptions, reply
+from engine.reply import IMAGE_NOTES, REPLY_INSTRUCTIONS, Reply, ReplyOptions, reply
 from engine.session import ChatSession
 from tests.engine.test_loading import make_adapter
 
@@ -54,6 +56,13 @@ def drain(answer: Reply) -> Reply:
 
 def ask(model, backend, text="What is anemia?", options=OPTIONS, **kwargs):
     return reply(model, [Message("user", text)], options, backend=backend, **kwargs)
+
+
+def prompt_of(model, messages, options=OPTIONS):
+    """The prompt the backend was asked to continue, as text."""
+    requests = []
+    drain(reply(model, messages, options, backend=lambda request, stop: requests.append(request) or iter(())))
+    return model.tokenizer.decode(requests[0].input_ids)
 
 
 # --- why a reply ended: decided in one place, the same for every reason's cause ---------
@@ -194,9 +203,42 @@ def test_a_leading_system_message_is_the_system_prompt(llama):
     assert "You are a triage nurse." in seen[0] and "Be brief." in seen[1]
 
 
+# --- the reply language, asked for where the model writes ----------------------------
+
+ARABIC_THEN_ENGLISH = [Message("user", "عندي صداع"), Message("assistant", "منذ متى؟"),
+                       Message("user", "Since yesterday.")]
+ENGLISH_THEN_ARABIC = [Message("user", "I have a headache"), Message("assistant", "Since when?"),
+                       Message("user", "منذ أمس")]
+
+
+def test_a_base_model_reply_opens_in_the_chosen_language(mixtral):
+    """The transcript format (a base model, `language_hint`): the reply's first word is in
+    the reply language, right where the model writes; nothing far above in the system prompt."""
+    english = prompt_of(mixtral, ARABIC_THEN_ENGLISH)
+    assert english.endswith("User: Since yesterday.\nAssistant: Answer:")
+    assert all(text not in english for text in REPLY_INSTRUCTIONS.values())
+    assert prompt_of(mixtral, ENGLISH_THEN_ARABIC).endswith("User: منذ أمس\nAssistant: الجواب:")
+    forced = ReplyOptions(reply_language="en", settings=GREEDY)
+    assert prompt_of(mixtral, ENGLISH_THEN_ARABIC, forced).endswith("User: منذ أمس\nAssistant: Answer:")
+    answer = drain(reply(mixtral, ENGLISH_THEN_ARABIC, OPTIONS, backend=scripted(words(mixtral, " حسنًا"))))
+    assert answer.language == "ar" and answer.text.strip() == "حسنًا"  # the lead-in is the prompt's, not the reply's
+
+
+def test_a_forced_language_is_asked_for_at_the_end_of_the_user_turn(llama):
+    """A chat model (its own template) mirrors the user by itself; a forced language is said
+    at the end of the newest user turn, just before the model's turn."""
+    forced = prompt_of(llama, ARABIC_THEN_ENGLISH, ReplyOptions(reply_language="ar", settings=GREEDY))
+    assert forced.endswith("Since yesterday.\n\nأجب باللغة العربية.<|eot_id|>"
+                           "<|start_header_id|>assistant<|end_header_id|>\n\n")
+    assert forced.count(REPLY_INSTRUCTIONS["ar"]) == 1
+    auto = prompt_of(llama, ARABIC_THEN_ENGLISH)
+    assert all(text not in auto for text in REPLY_INSTRUCTIONS.values())
+
+
 # --- bad input: clear errors before anything is generated -----------------------------
 
 @pytest.mark.parametrize("text,code", [("", "empty_message"), ("  \n", "empty_message"),
+                                       ("\u202e\u202c\u200f", "empty_message"),  # invisible only
                                        ("x" * 20_001, "message_too_long")])
 def test_bad_messages_are_refused_before_generation(llama, text, code):
     started = []
@@ -221,6 +263,46 @@ def test_images_reach_the_core_decoded(tiny_dirs, tmp_path):
     answer = reply(llava, [Message("user", "look", (Image.open(tmp_path / "scan.png"),))], OPTIONS)
     assert answer.dropped_images == 0
     drain(answer)
+
+
+@pytest.mark.parametrize("text", ["", "  \n", "\u2067\u2069", "\u200f"])
+def test_an_image_alone_to_a_text_only_model_is_refused_before_anything(mixtral, text):
+    started = []
+    with pytest.raises(UserFacingError) as caught:
+        reply(mixtral, [Message("user", text, (Image.new("RGB", (8, 8)),))], OPTIONS,
+              backend=lambda request, stop: started.append(1) or iter(()))
+    assert caught.value.code == "images_not_supported" and started == []
+    assert "cannot read images" in caught.value.message("en") and "الصور" in caught.value.message("ar")
+
+
+def test_a_text_only_model_is_told_of_the_image_it_cannot_see(mixtral):
+    """In the turn's language, before its text, where a vision format puts the image; the
+    caller's messages keep no note."""
+    image = Image.new("RGB", (8, 8))
+    arabic = [Message("user", "ما هذا؟", (image,))]
+    read = engine.reply._prompt_messages(mixtral, arabic, OPTIONS, "ar")
+    assert mixtral.prompt_format.render(read, reply_language="ar").text.endswith(
+        "\n\nUser: [أُرفقت صورة بهذه الرسالة، لكن هذا النموذج لا يستطيع رؤية الصور.]\nما هذا؟\n"
+        "Assistant: الجواب:")
+    assert read[-1].images == () and arabic[0].content == "ما هذا؟"
+    english = [Message("user", "", (image,)), Message("assistant", "I cannot see it."),
+               Message("user", "Is this rash serious?", (image, image))]
+    prompt = prompt_of(mixtral, english)
+    assert prompt.endswith("User: [2 images were attached to this message, but this model cannot see images.]\n"
+                           "Is this rash serious?\nAssistant: Answer:")
+    assert f"User: {IMAGE_NOTES['en'][0]}\nAssistant: I cannot see it.\n" in prompt  # an older turn: its note alone
+
+
+def test_the_reply_says_what_it_dropped_in_the_language_asked_for(mixtral):
+    options = ReplyOptions(reply_language="en", settings=GREEDY)
+    answer = drain(reply(mixtral, [Message("user", "ما هذا الطفح؟", (Image.new("RGB", (8, 8)),))], options,
+                         backend=scripted(words(mixtral, "I cannot see images."))))
+    assert (answer.language, answer.dropped_images) == ("en", 1)
+    assert answer.notices() == [notice("images_not_supported", "en")]
+    assert answer.notices("ar") == [notice("images_not_supported", "ar")]  # a UI passes its own language
+    session = ChatSession(mixtral, options, backend=scripted(words(mixtral, "ok")))
+    drain(session.send("ما هذا الطفح؟", (Image.new("RGB", (8, 8)),)))
+    assert session.messages[0] == Message("user", "ما هذا الطفح؟")  # no note, no image kept
 
 
 def test_a_text_only_model_drops_images_and_says_so(llama):

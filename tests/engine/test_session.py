@@ -28,9 +28,9 @@ def spy_system_prompts(monkeypatch):
     seen = []
     measure = engine.reply.measure_prompt
 
-    def spy(model, messages):
+    def spy(model, messages, *rest):
         seen.append(messages[0].content if messages[0].role == "system" else None)
-        return measure(model, messages)
+        return measure(model, messages, *rest)
 
     monkeypatch.setattr(engine.reply, "measure_prompt", spy)
     return seen
@@ -54,13 +54,14 @@ def test_multi_turn_with_language_switching(preview):
     assert second.finish_reason in ("done", "stop_string", "length")
 
 
-def test_reply_language_steers_the_system_prompt(preview, monkeypatch):
+def test_reply_language_is_asked_for_where_the_model_writes_not_in_the_system_prompt(preview, monkeypatch):
     session = session_on(preview)
     seen = spy_system_prompts(monkeypatch)
-    drain(session.send("عندي حمى"))
-    assert seen[-1].endswith(REPLY_INSTRUCTIONS["ar"])
-    drain(session.send("عندي حمى", options=ReplyOptions(reply_language="en", settings=GREEDY)))
-    assert seen[-1].endswith(REPLY_INSTRUCTIONS["en"])
+    arabic = drain(session.send("عندي حمى"))
+    english = drain(session.send("عندي حمى", options=ReplyOptions(reply_language="en", settings=GREEDY)))
+    assert set(seen) == {preview.card.system_prompt}  # tests/engine/test_reply.py: where it is asked for
+    assert all(text not in preview.card.system_prompt for text in REPLY_INSTRUCTIONS.values())
+    assert (arabic.language, english.language) == ("ar", "en")
 
 
 @pytest.mark.parametrize("text,code", [("", "empty_message"), ("   \n ", "empty_message"),

@@ -111,6 +111,21 @@ def test_a_conversation_comes_back_after_a_reload_only_when_asked_and_forget_del
     assert page.locator(USER_MESSAGES).count() == 0 and not page.locator("#bmx-keep input").is_checked()
 
 
+def test_an_english_question_after_an_arabic_turn_is_answered_in_english(page, app_url):
+    from engine.language import detect_language
+
+    open_app(page, app_url)
+    set_number(page, "bmx-max-new-tokens", 24)
+    page.locator("#bmx-temperature input[type='number']").fill("0")
+    page.locator("#bmx-temperature input[type='number']").press("Enter")
+    send(page, "ما هي أعراض فقر الدم؟")
+    send(page, "What foods are rich in iron?")
+    reply = page.locator(f"{BOT_MESSAGES} .bmx-msg").last.inner_text()
+    meta = page.locator(f"{BOT_MESSAGES} .bmx-meta").last.inner_text()
+    assert "reply in: English" in meta  # the language asked for is shown by the reply
+    assert detect_language(reply).language == "en", reply
+
+
 def test_a_pdf_in_the_arabic_interface_gets_an_arabic_message_not_gradios_english(page, llava_app_url, tmp_path):
     open_app(page, llava_app_url)
     page.locator("#bmx-ui-language label", has_text="العربية").click()
