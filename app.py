@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import ipaddress
 import logging
 import os
 import shutil
 
 from engine.admission import DEFAULT_LIMIT, Admission
+from engine.endpoints import load_endpoints
+from engine.network import is_loopback
 from engine.pool import ModelPool, ModelSpec
 from ui.temp_folder import prepare_temp_folder
 
@@ -39,13 +40,8 @@ def exposure_problem(host: str, auth: list[str], no_auth: bool, environ=os.envir
     needs none; a Hugging Face Space (SPACE_ID set) is published through Hugging Face,
     which decides who sees it; `--no-auth` is the operator saying so on purpose.
     """
-    if auth or no_auth or environ.get("SPACE_ID") or host == "localhost":
+    if auth or no_auth or environ.get("SPACE_ID") or is_loopback(host):
         return None
-    try:
-        if ipaddress.ip_address(host).is_loopback:
-            return None
-    except ValueError:  # a host name: it may resolve to anything
-        pass
     return (f"--host {host} serves the app to the network with no login. Give --auth USER:PASSWORD "
             "(repeatable), or --no-auth if it is meant to be open.")
 
@@ -60,8 +56,15 @@ def auth_pairs(values: list[str]) -> list[tuple[str, str]]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action="append", default=None,
-                        help="model card name or local checkpoint directory; repeat to offer several "
-                             "(env BIMEDIX_MODEL, comma-separated; default: preview)")
+                        help="model card name, local checkpoint directory, or a model on an OpenAI-compatible "
+                             "server as openai:MODEL@BASE_URL; repeat to offer several (env BIMEDIX_MODEL, "
+                             "comma-separated; default: preview)")
+    parser.add_argument("--endpoints", default=None, metavar="FILE",
+                        help="YAML file of remote models (name, base_url, model, api_key_env, multimodal, "
+                             "context_length, tokenizer); each is offered beside the --model ones")
+    parser.add_argument("--api-key-env", default=None, metavar="VAR",
+                        help="environment variable holding the key of the openai:MODEL@URL models "
+                             "(default OPENAI_API_KEY)")
     parser.add_argument("--adapter", action="append", default=[], help="PEFT adapter directory for the first model (repeatable)")
     parser.add_argument("--default-adapter", default=None,
                         help="the adapter (of the first model) a new conversation starts with, by name "
@@ -115,9 +118,15 @@ def main(argv: list[str] | None = None) -> None:
     from ui.chat import build_chat_app
     from ui.downloads import Downloads
 
-    models = args.model or [os.environ.get("BIMEDIX_MODEL", "preview")]
-    pool = ModelPool(model_specs(models, args.adapter, args.load_in_4bit, args.default_adapter),
-                     replies_per_model=args.max_concurrency)
+    try:
+        endpoints = load_endpoints(args.endpoints) if args.endpoints else []
+        models = args.model or ([] if endpoints else [os.environ.get("BIMEDIX_MODEL", "preview")])
+        specs = model_specs(models, args.adapter, args.load_in_4bit, args.default_adapter) if models else []
+        specs += [ModelSpec(endpoint.name) for endpoint in endpoints if endpoint.name not in {s.name for s in specs}]
+        pool = ModelPool(specs, replies_per_model=args.max_concurrency, endpoints=endpoints,
+                         api_key_env=args.api_key_env)
+    except (OSError, ValueError) as error:
+        parser.error(str(error))
     _, problem = pool.start()
     if args.preload:
         for reason in pool.preload():

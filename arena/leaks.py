@@ -78,12 +78,20 @@ def _spelling_pattern(spelling: str, hyphen_ends_word: bool) -> str:
 
 
 def model_id_spellings(model_id: str) -> tuple[str, ...]:
-    """The searchable spellings of a configured id: the id and, for "card:adapter", the card.
+    """The searchable spellings of a configured id: the id and, for "card:adapter", the card;
+    for a remote "openai:MODEL@URL", the server's model id (and its last path part); each
+    also without a size suffix ("-8b").
 
     Plain words ("preview", "baseline") are left out: they occur in ordinary replies and
     would flag innocent battles. Ids with a digit or separator ("bimedix2-8b") are kept.
     """
     candidates = dict.fromkeys([model_id, model_id.split(":", 1)[0]])
+    remote = re.match(r"^openai:(?P<model>.+)@https?://", model_id)  # a remote model: its server's id
+    if remote:
+        served = remote["model"]
+        candidates = dict.fromkeys([served, served.rsplit("/", 1)[-1]])
+    for candidate in list(candidates):  # "med42-8b" is called "Med42" in its own replies
+        candidates.setdefault(re.sub(r"[-_]\d+(\.\d+)?[bm]$", "", candidate, flags=re.I))
     return tuple(c for c in candidates if len(c) >= 3 and re.search(r"[\d\-_:/.]", c))
 
 

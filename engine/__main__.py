@@ -1,4 +1,4 @@
-"""`python -m engine chat|prompt ...`: the engine from a terminal."""
+"""`python -m engine chat|prompt|serve ...`: the engine from a terminal, or over HTTP."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from engine.errors import UserFacingError
 from engine.generation import GenerationSettings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="BiMediX Chat engine: terminal chat and prompt inspection.")
+                  help="BiMediX Chat engine: terminal chat, prompt inspection, an OpenAI-compatible server.")
 
 ModelOption = Annotated[str, typer.Option("--model", "-m", help="model card name (bimedix-bi, bimedix2-8b, preview, ...) or a local checkpoint directory")]
 FormatOption = Annotated[Optional[str], typer.Option("--format", help="prompt format name (vicuna, llama3_llava, transcript, chat_template); default: the card's")]
@@ -33,22 +33,25 @@ def chat(
     repetition_penalty: Annotated[float, typer.Option(help="> 1 discourages repetition")] = 1.1,
     seed: Annotated[Optional[int], typer.Option(help="sampling seed for reproducible replies")] = None,
     image: Annotated[Optional[list[Path]], typer.Option(help="image or DICOM file attached to the first message (repeatable)")] = None,
+    endpoints: Annotated[Optional[Path], typer.Option(help="YAML file of remote models; --model may then name one")] = None,
+    api_key_env: Annotated[Optional[str], typer.Option(help="variable holding the key of an openai:MODEL@URL model (default OPENAI_API_KEY)")] = None,
 ) -> None:
     """Multi-turn chat: one message per line on stdin, replies streamed to stdout.
 
     Commands: `/image PATH` attaches an image (PNG, JPEG, WebP, TIFF, DICOM) to the next
     message, `/clear` forgets the conversation, `/adapter` lists the loaded adapters,
     `/adapter NAME` switches to one (`/adapter none`: the bare base model), `/exit` quits.
-    Ctrl-C stops a reply.
+    Ctrl-C stops a reply. `--model openai:MODEL@BASE_URL` chats with a model on an
+    OpenAI-compatible server (vLLM, `python -m engine serve`).
     """
-    from engine.loading import load_model
     from engine.reply import ReplyOptions
     from engine.session import ChatSession
 
     if lang not in ("auto", "ar", "en"):
         raise typer.BadParameter("--lang must be auto, ar or en")
     settings = GenerationSettings(temperature, top_p, max_new_tokens, repetition_penalty, seed)
-    loaded = load_model(model, [str(p) for p in adapter or []], load_in_4bit or None, prompt_format=prompt_format)
+    loaded = _open_model(model, [str(p) for p in adapter or []], load_in_4bit or None, prompt_format, endpoints,
+                         api_key_env)
     # The CLI's own state: its history (the session) and its options, the adapter included.
     session = ChatSession(loaded, ReplyOptions(lang, settings, adapter=loaded.default_adapter))
     _err(f"[{loaded.card.title}] {loaded.card.notice}".strip())
@@ -74,6 +77,23 @@ def chat(
         elif command:
             _reply(session, text, pending)
             pending = []
+
+
+def _open_model(model: str, adapters: list[str], load_in_4bit, prompt_format, endpoints, api_key_env):
+    """A local model loaded, or a remote one connected to (its server asked once)."""
+    from engine.endpoints import connect, is_remote, load_endpoints, parse_remote
+    from engine.loading import load_model
+
+    declared = {e.name: e for e in load_endpoints(endpoints)} if endpoints else {}
+    if model in declared or is_remote(model):
+        try:
+            return connect(declared.get(model) or parse_remote(model, api_key_env))
+        except ValueError as error:
+            raise typer.BadParameter(str(error), param_hint="--model") from None
+        except UserFacingError as error:
+            _err(error.message("en"))
+            raise typer.Exit(1) from None
+    return load_model(model, adapters, load_in_4bit, prompt_format=prompt_format)
 
 
 def _switch_adapter(loaded, options, args: list[str]):
@@ -160,6 +180,62 @@ def prompt(
         images = f"  images: {rendered.image_count} x {per_image} tokens"
     sys.stdout.write(rendered.text + "\n")
     sys.stdout.write(f"--- format: {fmt.name}  tokens: {tokens}{images}\n")
+
+
+@app.command()
+def serve(
+    model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="model card name or local checkpoint directory; repeat to serve several (default: preview)")] = None,
+    adapter: Annotated[Optional[list[Path]], typer.Option(help="PEFT adapter directory for the first model (repeatable); served as MODEL:ADAPTER")] = None,
+    load_in_4bit: Annotated[bool, typer.Option("--load-in-4bit", help="quantize the weights to 4-bit nf4 (bitsandbytes)")] = False,
+    prompt_format: Annotated[Optional[str], typer.Option("--format", help="prompt format of the first model (vicuna, llama3_llava, transcript, chat_template); default: its card's")] = None,
+    host: Annotated[str, typer.Option(help="address to bind; beyond loopback it needs an API key or --no-auth")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    api_key_env: Annotated[Optional[str], typer.Option(help="environment variable holding the API key clients must send (Authorization: Bearer KEY)")] = None,
+    no_auth: Annotated[bool, typer.Option("--no-auth", help="serve beyond loopback without a key, on purpose")] = False,
+    max_concurrency: Annotated[int, typer.Option(help="replies generated at once on each model")] = 1,
+    max_queue: Annotated[int, typer.Option(help="requests held at once, generating or waiting; beyond it: HTTP 503")] = 16,
+) -> None:
+    """An OpenAI-compatible server: GET /v1/models, POST /v1/chat/completions (streamed or not)."""
+    import os
+
+    import uvicorn
+
+    from engine.admission import Admission
+    from engine.network import is_loopback
+    from engine.pool import public_names
+    from engine.server import create_app
+
+    key = os.environ.get(api_key_env) if api_key_env else None
+    if api_key_env and not key:
+        raise typer.BadParameter(f"the environment variable {api_key_env} is empty or not set", param_hint="--api-key-env")
+    if not is_loopback(host) and not key and not no_auth:
+        raise typer.BadParameter(f"--host {host} serves beyond this machine: give --api-key-env VAR, "
+                                 "or --no-auth if it is meant to be open", param_hint="--host")
+    if max_concurrency < 1 or max_queue < 1:
+        raise typer.BadParameter("--max-concurrency and --max-queue must be at least 1")
+    loaded = _load_for_serving(list(dict.fromkeys(model or ["preview"])), [str(p) for p in adapter or []],
+                               load_in_4bit or None, max_concurrency, prompt_format)
+    named = dict(zip(public_names(loaded).values(), loaded.values()))
+    _err(f"serving {', '.join(named)} on http://{host}:{port}/v1")
+    uvicorn.run(create_app(named, Admission(max_queue), key), host=host, port=port, log_level="info",
+                timeout_graceful_shutdown=5)
+
+
+def _load_for_serving(names: list[str], adapters: list[str], load_in_4bit, concurrency: int,
+                      prompt_format: str | None) -> dict:
+    from engine.backend import set_concurrency
+    from engine.loading import load_model
+
+    loaded = {}
+    for index, name in enumerate(names):
+        try:
+            loaded[name] = load_model(name, adapters if index == 0 else [], load_in_4bit,
+                                      prompt_format=prompt_format if index == 0 else None)
+        except (UserFacingError, ValueError) as error:
+            detail = error.message("en") if isinstance(error, UserFacingError) else str(error)
+            raise typer.BadParameter(detail, param_hint="--model") from None
+        set_concurrency(loaded[name].key, concurrency)
+    return loaded
 
 
 def _err(text: str, end: str = "\n") -> None:

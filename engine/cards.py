@@ -8,7 +8,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Literal
 
-Family = Literal["mixtral", "llava", "preview", "causal"]
+Family = Literal["mixtral", "llava", "preview", "causal", "remote"]
 
 
 @dataclass(frozen=True)

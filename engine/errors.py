@@ -131,6 +131,30 @@ MESSAGES = MappingProxyType({
         "en": "There is no model called {model} here. Available: {available}.",
         "ar": "لا يوجد نموذج باسم {model} هنا. النماذج المتاحة: {available}.",
     },
+    "remote_unreachable": {
+        "en": "The server of {model} cannot be reached ({detail}). Your message was kept; try again "
+              "later or choose another model.",
+        "ar": "تعذّر الوصول إلى خادم {model} ({detail}). تم الاحتفاظ برسالتك؛ حاول مرة أخرى لاحقًا أو "
+              "اختر نموذجًا آخر.",
+    },
+    "remote_timeout": {
+        "en": "The server of {model} did not answer in time. Your message was kept; please try again.",
+        "ar": "لم يُجب خادم {model} في الوقت المحدد. تم الاحتفاظ برسالتك؛ يرجى المحاولة مرة أخرى.",
+    },
+    "remote_auth": {
+        "en": "The server of {model} refused the API key. The operator must set the right key "
+              "(environment variable {variable}).",
+        "ar": "رفض خادم {model} مفتاح الواجهة البرمجية. على المشغّل ضبط المفتاح الصحيح (متغير البيئة "
+              "{variable}).",
+    },
+    "remote_model_missing": {
+        "en": "The server at {host} does not serve a model called {model}. It serves: {available}.",
+        "ar": "الخادم على {host} لا يقدّم نموذجًا باسم {model}. النماذج التي يقدّمها: {available}.",
+    },
+    "remote_failed": {
+        "en": "The server of {model} refused the request ({detail}). Your message was kept.",
+        "ar": "رفض خادم {model} الطلب ({detail}). تم الاحتفاظ برسالتك.",
+    },
     "model_loading": {
         "en": "Loading {model}… this can take a few minutes the first time.",
         "ar": "جارٍ تحميل {model}… قد يستغرق ذلك بضع دقائق في المرة الأولى.",

@@ -43,6 +43,7 @@ class GenerationSettings:
     max_new_tokens: int = field(default=512, metadata={"help": "longest reply, in tokens"})
     repetition_penalty: float = field(default=1.1, metadata={"help": "> 1 discourages repeating earlier tokens"})
     seed: int | None = field(default=None, metadata={"help": "fix the sampling seed for reproducible replies"})
+    top_k: int = field(default=0, metadata={"help": "sample from the k likeliest tokens only; 0 = no limit"})
 
     def __post_init__(self) -> None:
         if self.temperature < 0:
@@ -53,13 +54,15 @@ class GenerationSettings:
             raise ValueError("max_new_tokens must be >= 1")
         if self.repetition_penalty <= 0:
             raise ValueError("repetition_penalty must be > 0")
+        if self.top_k < 0:
+            raise ValueError("top_k must be >= 0")
 
     def generate_kwargs(self) -> dict:
         sampling = self.temperature > 0
         kwargs = {"do_sample": sampling, "max_new_tokens": self.max_new_tokens,
                   "repetition_penalty": self.repetition_penalty}
         if sampling:
-            kwargs.update(temperature=self.temperature, top_p=self.top_p, top_k=0)
+            kwargs.update(temperature=self.temperature, top_p=self.top_p, top_k=self.top_k)
         else:  # greedy: clear the checkpoint's sampling defaults so generate() does not warn
             kwargs.update(temperature=None, top_p=None, top_k=None)
         return kwargs

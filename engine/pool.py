@@ -19,6 +19,7 @@ from typing import Callable, Sequence
 
 from engine.backend import set_concurrency
 from engine.cards import ModelCard, resolve_card
+from engine.endpoints import Endpoint, RemoteModel, connect, is_remote, parse_remote, remote_card
 from engine.errors import UserFacingError
 from engine.loading import LoadedModel, load_model
 
@@ -55,29 +56,42 @@ def _card_or_none(name: str) -> ModelCard | None:
         return None
 
 
-def _public_names(names) -> dict[str, str]:
-    """Each pool name's public name; built once, since the names never change."""
+def public_names(names, endpoints: dict[str, Endpoint] | None = None) -> dict[str, str]:
+    """Each pool name's public name; built once, since the names never change. A remote
+    model is shown by its server's model id (openai:MODEL@URL) or its endpoint's name."""
+    endpoints = endpoints or {}
     public: dict[str, str] = {}
     for spec in names:
-        shown = Path(spec).name if ("/" in spec or "\\" in spec) else spec
+        if spec in endpoints:
+            shown = endpoints[spec].model if is_remote(spec) else spec
+        else:
+            shown = Path(spec).name if ("/" in spec or "\\" in spec) else spec
         public[spec] = shown if shown not in public.values() else f"{shown}-{len(public) + 1}"
     return public
 
 
 class ModelPool:
     def __init__(self, specs: Sequence[ModelSpec], replies_per_model: int = 1,
-                 loader: Callable[..., LoadedModel] = load_model, has_gpu: Callable[[], bool] = gpu_available):
+                 loader: Callable[..., LoadedModel] = load_model, has_gpu: Callable[[], bool] = gpu_available,
+                 endpoints: Sequence[Endpoint] = (), api_key_env: str | None = None):
+        """`endpoints`: remote models by name (engine/endpoints.py); a spec named
+        openai:MODEL@URL is one too, its key in `api_key_env` (default OPENAI_API_KEY).
+        Raises ValueError for a malformed openai: spec."""
         if not specs:
             raise ValueError("a model pool needs at least one model")
         self.specs = {spec.name: spec for spec in specs}
-        self.cards = {spec.name: _card_or_none(spec.name) for spec in specs}
+        self.endpoints = {endpoint.name: endpoint for endpoint in endpoints}
+        self.endpoints.update({name: parse_remote(name, api_key_env) for name in self.specs
+                               if is_remote(name) and name not in self.endpoints})
+        self.cards = {name: remote_card(self.endpoints[name]) if name in self.endpoints else _card_or_none(name)
+                      for name in self.specs}
         self.replies_per_model = replies_per_model
         self._loader = loader
         self._has_gpu = has_gpu
         self._loaded: dict[str, LoadedModel] = {}
         self._locks = {name: threading.Lock() for name in self.specs}
         self.default = specs[0].name
-        self._public = _public_names(self.specs)
+        self._public = public_names(self.specs, self.endpoints)
 
     def names(self) -> list[str]:
         return list(self.specs)
@@ -157,7 +171,9 @@ class ModelPool:
                 del self.specs[name], self.cards[name], self._locks[name]
         return problems
 
-    def _load(self, name: str) -> LoadedModel:
+    def _load(self, name: str) -> LoadedModel | RemoteModel:
+        if name in self.endpoints:  # asks its server once; UserFacingError when it cannot
+            return connect(self.endpoints[name])
         spec, card = self.specs[name], self.cards[name]
         if card is None:  # neither a card nor a directory: say so (resolve_card's wording)
             try:

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Set up (first time) and run the whole test suite: bash scripts/test.sh [pytest options]
+# The whole suite is the main one, then the remote-backend tests against a real vLLM
+# (scripts/test_vllm.sh: its own venv, once). Given test paths or -k/-m, only pytest runs.
 source "$(dirname "${BASH_SOURCE[0]}")/_venv.sh"
 install_requirements requirements-test.txt
 
@@ -17,4 +19,10 @@ if [ ! -x /usr/bin/chromium ]; then
     echo "    sudo apt-get update && sudo apt-get install -y chromium" >&2
   fi
 fi
-exec .venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest "$@"
+for argument in "$@"; do
+  case "$argument" in
+    -k|-m|-k*|-m*|[!-]*) exit 0 ;;  # a selection, not the whole suite
+  esac
+done
+bash scripts/test_vllm.sh "$@"

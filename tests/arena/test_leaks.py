@@ -60,9 +60,19 @@ def test_only_replies_are_searched_and_the_reason_says_where():
 
 
 def test_model_id_spellings():
-    assert model_id_spellings("bimedix2-8b") == ("bimedix2-8b",)
+    assert model_id_spellings("bimedix2-8b") == ("bimedix2-8b", "bimedix2")
+    assert model_id_spellings("openai:m42-health/Med42-8B@http://gpu-box:8000/v1") == (
+        "m42-health/Med42-8B", "Med42-8B", "m42-health/Med42", "Med42")
     assert model_id_spellings("bimedix-bi:medqa-lora") == ("bimedix-bi:medqa-lora", "bimedix-bi")
     assert model_id_spellings("preview") == ()
+
+
+def test_a_remote_contestant_is_found_by_its_servers_model_name():
+    report = find_identity_leaks({"A": ["I am Med42, trained by M42."], "B": ["Rest and drink water."]},
+                                 ["openai:med42-8b@http://gpu-box:8000/v1", "preview"])
+    assert report.flagged and "'Med42' (A)" in report.reason
+    assert not find_identity_leaks({"A": ["Take 8000 steps a day."], "B": ["ok"]},
+                                   ["openai:med42-8b@http://gpu-box:8000/v1"]).flagged
 
 
 def test_a_leaking_battle_is_stored_flagged_and_left_out_of_ratings(store, rater, battle):

@@ -280,7 +280,7 @@ def test_a_text_only_model_is_told_of_the_image_it_cannot_see(mixtral):
     caller's messages keep no note."""
     image = Image.new("RGB", (8, 8))
     arabic = [Message("user", "ما هذا؟", (image,))]
-    read = engine.reply._prompt_messages(mixtral, arabic, OPTIONS, "ar")
+    read = engine.reply.prompt_messages(mixtral, arabic, OPTIONS, "ar")
     assert mixtral.prompt_format.render(read, reply_language="ar").text.endswith(
         "\n\nUser: [أُرفقت صورة بهذه الرسالة، لكن هذا النموذج لا يستطيع رؤية الصور.]\nما هذا؟\n"
         "Assistant: الجواب:")
@@ -328,7 +328,7 @@ def test_a_prompt_that_fits_is_encoded_once(llama, monkeypatch):
     requests = []
     drain(ask(llama, lambda request, stop: requests.append(request) or iter(())))
     assert len(calls) == 1
-    expected = engine.reply.measure_prompt(llama, engine.reply._prompt_messages(
+    expected = engine.reply.measure_prompt(llama, engine.reply.prompt_messages(
         llama, [Message("user", "What is anemia?")], OPTIONS, "en")).input_ids
     assert list(requests[0].input_ids) == expected  # what was counted is what is generated from
 

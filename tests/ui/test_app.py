@@ -161,3 +161,16 @@ def test_serving_beyond_loopback_needs_a_login_or_says_it_is_open():
     refused = subprocess.run([sys.executable, "app.py", "--host", "0.0.0.0"], cwd=Path(__file__).resolve().parents[2],
                              capture_output=True, text=True, timeout=120, env={**os.environ, "SPACE_ID": ""})
     assert refused.returncode == 2 and "no login" in refused.stderr  # refused before any model loads
+
+
+def test_a_bad_endpoints_file_or_remote_model_stops_the_start_with_the_reason(tmp_path):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    (tmp_path / "endpoints.yaml").write_text("- name: gpu\n  model: bimedix2\n", encoding="utf-8")
+    for args, reason in ((["--endpoints", str(tmp_path / "endpoints.yaml")], "needs name, base_url and model"),
+                         (["--endpoints", str(tmp_path / "missing.yaml")], "missing.yaml"),
+                         (["--model", "openai:bimedix2"], "openai:MODEL@BASE_URL")):
+        refused = subprocess.run([sys.executable, "app.py", *args], cwd=root, capture_output=True, text=True, timeout=120)
+        assert refused.returncode == 2 and reason in refused.stderr

@@ -1,0 +1,217 @@
+"""OpenAI chat-completions requests in, the engine's messages and options out; its
+responses, stream chunks and errors back (the shapes OpenAI and vLLM send).
+
+    messages = parse_messages(body["messages"])          # images decoded by engine.images
+    options = reply_options(body, adapter=None, default_max_tokens=128)
+
+Only what the engine takes is read; unknown fields are ignored, as vLLM does. Everything a
+client can get wrong raises ApiError, which knows its HTTP status and OpenAI error shape.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import time
+import uuid
+from dataclasses import dataclass
+
+from engine.errors import UserFacingError
+from engine.generation import GenerationSettings
+from engine.images import MAX_FILE_BYTES, load_image
+from engine.language import POLICIES
+from engine.messages import ROLES, Message
+from engine.reply import ReplyOptions
+
+# A request holds at most a few images, each at most the UI's file limit (base64: 4/3).
+MAX_IMAGES_PER_REQUEST = 8
+MAX_BODY_BYTES = MAX_FILE_BYTES * 4 // 3 * 2 + 1024 * 1024
+MAX_STOP_STRINGS = 4  # OpenAI's limit
+
+# The engine's reasons, in OpenAI's words: a stop string or the end of the turn is "stop".
+OPENAI_FINISH_REASONS = {"done": "stop", "stop_string": "stop", "length": "length", "stopped": "stop"}
+
+# Intake errors that mean "too large", whatever the file: HTTP 413.
+_TOO_LARGE = {"image_too_large", "message_too_long", "message_too_many_tokens"}
+_DATA_URL = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^,;]*)*?);base64,(?P<data>.*)$", re.S)
+
+
+@dataclass
+class ApiError(Exception):
+    """An error a client gets as `{"error": {message, type, param, code}}` with `status`."""
+
+    status: int
+    message: str
+    type: str = "invalid_request_error"
+    param: str | None = None
+    code: str | None = None
+
+    def body(self) -> dict:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+
+def from_user_facing(error: UserFacingError, lang: str = "en") -> ApiError:
+    """The engine's own refusal (worded for people) as an API error with the right status."""
+    if error.code == "server_busy":
+        return ApiError(503, error.message(lang), "server_error", None, error.code)
+    if error.code == "unknown_adapter":
+        return ApiError(404, error.message(lang), "not_found_error", "model", "model_not_found")
+    status = 413 if error.code in _TOO_LARGE else 400
+    return ApiError(status, error.message(lang), "invalid_request_error", "messages", error.code)
+
+
+def request_language(accept_language: str | None) -> str:
+    """Error messages in Arabic for a client that asks for it (Accept-Language: ar...)."""
+    return "ar" if (accept_language or "").strip().lower().startswith("ar") else "en"
+
+
+def parse_messages(raw, lang: str = "en") -> list[Message]:
+    """OpenAI messages (string content or content parts) as engine messages."""
+    if not isinstance(raw, list) or not raw:
+        raise ApiError(400, "messages must be a non-empty list", param="messages")
+    messages, images = [], 0
+    for index, item in enumerate(raw):
+        if not isinstance(item, dict) or item.get("role") not in ROLES:
+            role = item.get("role") if isinstance(item, dict) else None
+            raise ApiError(400, f"messages[{index}]: unsupported role {role!r}; expected one of {ROLES}",
+                           param=f"messages[{index}].role")
+        text, pictures = _content(item.get("content"), index, lang)
+        images += len(pictures)
+        if images > MAX_IMAGES_PER_REQUEST:
+            raise ApiError(413, f"at most {MAX_IMAGES_PER_REQUEST} images per request", param="messages",
+                           code="too_many_images")
+        if pictures and item["role"] != "user":
+            raise ApiError(400, f"messages[{index}]: only user messages may carry images",
+                           param=f"messages[{index}].content")
+        messages.append(Message(item["role"], text, tuple(pictures)))
+    _check_alternation(messages)
+    return messages
+
+
+def _check_alternation(messages: list[Message]) -> None:
+    turns = [m for m in messages if m.role != "system"]
+    if any(m.role == "system" for m in messages[len(messages) - len(turns):]):
+        raise ApiError(400, "system messages must come first", param="messages")
+    for index, message in enumerate(turns):
+        if message.role != ("user" if index % 2 == 0 else "assistant"):
+            raise ApiError(400, "after the system messages, turns must alternate user and assistant, "
+                                "starting and ending with the user", param="messages")
+    if not turns or turns[-1].role != "user":
+        raise ApiError(400, "the last message must be the user's", param="messages")
+
+
+def _content(content, index: int, lang: str) -> tuple[str, list]:
+    if content is None:
+        return "", []
+    if isinstance(content, str):
+        return content, []
+    if not isinstance(content, list):
+        raise ApiError(400, f"messages[{index}].content must be a string or a list of parts",
+                       param=f"messages[{index}].content")
+    texts, images = [], []
+    for part in content:
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text" and isinstance(part.get("text"), str):
+            texts.append(part["text"])
+        elif kind == "image_url":
+            url = part.get("image_url")
+            url = url.get("url") if isinstance(url, dict) else url
+            images.append(decode_image_url(url, f"messages[{index}].content", lang))
+        else:
+            raise ApiError(400, f"messages[{index}].content: unsupported part type {kind!r} "
+                                "(text and image_url are supported)", param=f"messages[{index}].content")
+    return "\n".join(texts), images
+
+
+def decode_image_url(url, param: str, lang: str = "en"):
+    """A base64 `data:` URL through the engine's image intake; nothing is ever fetched."""
+    if not isinstance(url, str):
+        raise ApiError(400, "image_url.url must be a string", param=param)
+    if re.match(r"^\s*(https?|ftp|file):", url, re.I):
+        raise ApiError(400, "image URLs are not fetched: send the image inline as a base64 data: URL "
+                            "(data:image/png;base64,...; DICOM as data:application/dicom;base64,...)",
+                       param=param, code="image_url_not_allowed")
+    match = _DATA_URL.match(url)
+    if not match:
+        raise ApiError(400, "image_url.url must be a base64 data: URL", param=param, code="invalid_image_url")
+    if len(match["data"]) > MAX_FILE_BYTES * 4 // 3 + 4:
+        raise from_user_facing(UserFacingError("image_too_large", limit_mb=MAX_FILE_BYTES // 2**20,
+                                               limit_megapixels=50), lang)
+    try:
+        data = base64.b64decode(match["data"], validate=False)
+    except (binascii.Error, ValueError):
+        raise ApiError(400, "image_url.url: the base64 data is not valid", param=param,
+                       code="invalid_image_url") from None
+    try:
+        return load_image(data, name="image.dcm" if "dicom" in (match["type"] or "") else "image")
+    except UserFacingError as error:
+        raise from_user_facing(error, lang) from None
+
+
+def reply_options(body: dict, adapter: str | None, default_max_tokens: int) -> ReplyOptions:
+    """The sampling and length of one request (max_completion_tokens wins over max_tokens)."""
+    limit = _number(body, "max_completion_tokens", int) or _number(body, "max_tokens", int) or default_max_tokens
+    stop = body.get("stop")
+    stop = [stop] if isinstance(stop, str) else (stop or [])
+    if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop) or len(stop) > MAX_STOP_STRINGS:
+        raise ApiError(400, f"stop must be a string or a list of up to {MAX_STOP_STRINGS} non-empty strings",
+                       param="stop")
+    language = body.get("reply_language", "auto")
+    if language not in POLICIES:
+        raise ApiError(400, f"reply_language must be one of {POLICIES}", param="reply_language")
+    defaults = GenerationSettings()
+    try:
+        settings = GenerationSettings(
+            temperature=_pick(body, "temperature", float, defaults.temperature),
+            top_p=_pick(body, "top_p", float, defaults.top_p),
+            max_new_tokens=limit,
+            repetition_penalty=_pick(body, "repetition_penalty", float, defaults.repetition_penalty),
+            seed=_number(body, "seed", int),
+            top_k=max(0, _pick(body, "top_k", int, 0)),  # vLLM's -1 means "no limit" too
+        )
+    except ValueError as error:
+        raise ApiError(400, str(error)) from None
+    return ReplyOptions(reply_language=language, settings=settings, adapter=adapter, stop=tuple(stop))
+
+
+def _pick(body: dict, name: str, kind, default):
+    value = _number(body, name, kind)
+    return default if value is None else value
+
+
+def _number(body: dict, name: str, kind):
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
+        raise ApiError(400, f"{name} must be {'an integer' if kind is int else 'a number'}", param=name)
+    return kind(value)
+
+
+class Completion:
+    """The ids and shapes of one chat completion's response (streamed or whole)."""
+
+    def __init__(self, model: str):
+        self.id = f"chatcmpl-{uuid.uuid4().hex}"
+        self.created = int(time.time())
+        self.model = model
+
+    def chunk(self, delta: dict, finish_reason: str | None = None) -> dict:
+        return {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]}
+
+    def usage_chunk(self, prompt_tokens: int, completion_tokens: int) -> dict:
+        return {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+                "choices": [], "usage": usage(prompt_tokens, completion_tokens)}
+
+    def whole(self, text: str, finish_reason: str, prompt_tokens: int, completion_tokens: int) -> dict:
+        return {"id": self.id, "object": "chat.completion", "created": self.created, "model": self.model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                             "logprobs": None, "finish_reason": finish_reason}],
+                "usage": usage(prompt_tokens, completion_tokens)}
+
+
+def usage(prompt_tokens: int, completion_tokens: int) -> dict:
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens}

@@ -1,0 +1,110 @@
+"""What a model reads of a conversation, and what is refused before anything is generated:
+the checks on the newest message, the adapter asked for, the system prompt, images (or the
+note a text-only model reads in their place). Shared by local replies (engine/reply.py) and
+remote ones (engine/remote.py)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from itertools import takewhile
+from typing import Sequence
+
+from engine.endpoints import RemoteModel
+from engine.errors import UserFacingError
+from engine.images import is_decoded
+from engine.language import detect_language
+from engine.loading import LoadedModel
+from engine.messages import Message, has_lone_surrogates, without_bidi_controls
+from engine.reply_stream import ReplyOptions
+
+MAX_MESSAGE_CHARS = 20_000  # far beyond any question; stops a pasted book before tokenizing
+# Characters do not bound tokens (an emoji can be 4): 20,000 of them once made 80,000 tokens
+# and 44 s of prefill on a long-context model, holding the model from everyone else.
+MAX_MESSAGE_TOKENS = 8_192
+MAX_TOKENS_PER_CHAR = 4  # byte-level tokenizers: at most one token per UTF-8 byte
+
+# What a text-only model reads in place of the images it cannot take, in the turn's
+# language: told, it says it cannot see them rather than describing a picture it never got.
+IMAGE_NOTES = {  # (one image, several)
+    "ar": ("[أُرفقت صورة بهذه الرسالة، لكن هذا النموذج لا يستطيع رؤية الصور.]",
+           "[أُرفقت صور ({count}) بهذه الرسالة، لكن هذا النموذج لا يستطيع رؤية الصور.]"),
+    "en": ("[An image was attached to this message, but this model cannot see images.]",
+           "[{count} images were attached to this message, but this model cannot see images.]"),
+}
+
+
+def reads_images(model: LoadedModel | RemoteModel) -> bool:
+    if isinstance(model, RemoteModel):
+        return model.reads_images
+    return model.vision is not None and model.prompt_format.supports_images
+
+
+def asks_for_language(model: LoadedModel, options: ReplyOptions) -> bool:
+    """Whether the prompt tells the model the reply language: models not tuned to mirror
+    the user's language (the card's `language_hint`), and any model when it is forced."""
+    return model.card.language_hint or options.reply_language != "auto"
+
+
+def newest_user_message(model: LoadedModel, messages: Sequence[Message]) -> Message:
+    if not messages or messages[-1].role != "user":
+        raise ValueError("the newest message must be the user's")
+    newest = messages[-1]
+    if has_lone_surrogates(newest.content):
+        raise UserFacingError("invalid_text")
+    if _is_blank(newest.content) and not (newest.images and reads_images(model)):
+        raise UserFacingError("images_not_supported" if newest.images else "empty_message")
+    if len(newest.content) > MAX_MESSAGE_CHARS:
+        raise UserFacingError("message_too_long", size=len(newest.content), limit=MAX_MESSAGE_CHARS)
+    # Short text cannot be too many; a remote model without a local tokenizer: its server judges.
+    if len(newest.content) * MAX_TOKENS_PER_CHAR > MAX_MESSAGE_TOKENS and model.tokenizer is not None:
+        tokens = len(model.tokenizer(newest.content, add_special_tokens=False, split_special_tokens=True)["input_ids"])
+        if tokens > MAX_MESSAGE_TOKENS:
+            raise UserFacingError("message_too_many_tokens", tokens=tokens, limit=MAX_MESSAGE_TOKENS)
+    return newest
+
+
+def check_adapter(model: LoadedModel, adapter: str | None) -> None:
+    names = model.adapters.names()
+    if adapter is not None and adapter not in names:
+        raise UserFacingError("unknown_adapter", adapter=adapter, model=model.card.title,
+                              available=", ".join(names) or "—")
+
+
+def prompt_messages(model: LoadedModel, messages: Sequence[Message], options: ReplyOptions,
+                     language: str) -> list[Message]:
+    """The system prompt and the turns as the model takes them: a text-only model gets a
+    note in place of the images, a vision model only decoded ones. `language`: the reply's."""
+    head = list(takewhile(lambda m: m.role == "system", messages))
+    turns = [_as_read(model, m, language) for m in messages[len(head):]]
+    if head:
+        system = "\n\n".join(m.content for m in head)
+    elif options.system_prompt is not None:
+        system = options.system_prompt
+    else:
+        system = model.card.system_prompt or model.prompt_format.default_system
+    # An empty system prompt is left out rather than rendered as an empty header.
+    return ([Message("system", system)] if system else []) + turns
+
+
+def _as_read(model: LoadedModel, message: Message, language: str) -> Message:
+    message = replace(message, content=without_bidi_controls(message.content))
+    if not message.images:
+        return message
+    if not reads_images(model):
+        # Said in the turn's own language (a turn with none: the reply's), before its text,
+        # where a vision format puts the image.
+        turn_language = detect_language(message.content, previous=language).language
+        one, several = IMAGE_NOTES[turn_language]
+        note = one if len(message.images) == 1 else several.format(count=len(message.images))
+        text = message.content.strip()
+        return Message(message.role, f"{note}\n{text}" if text else note)
+    for image in message.images:
+        if not is_decoded(image):
+            raise TypeError(f"images reach the engine decoded (engine.images.load_image at intake), "
+                            f"not as {type(image).__name__}")
+    return message
+
+
+def _is_blank(text: str) -> bool:
+    """Nothing visible: only spaces and invisible format characters (bidi controls, marks)."""
+    return not any(ch.isprintable() and not ch.isspace() for ch in text)

@@ -1,0 +1,282 @@
+"""`python -m engine serve`: the engine behind an OpenAI-compatible HTTP API (FastAPI).
+
+    GET  /v1/models              every model and each model:adapter pair (vLLM's LoRA listing)
+    POST /v1/chat/completions    streamed (server-sent events) or whole
+    POST /tokenize               vLLM's: a conversation's prompt token count, for clients
+                                 that fit history to the context (engine/remote.py)
+    GET  /health, GET /metrics   liveness; replies running and generation threads alive
+
+Every reply goes through `engine.reply.reply`, like the chat's and the arena's: the same
+reply-language policy, history fitting, control-token safety and stop strings. A client
+that disconnects ends its generation at the next token and frees its reply slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+
+from engine.admission import Admission
+from engine.errors import UserFacingError
+from engine.openai_api import (OPENAI_FINISH_REASONS, MAX_BODY_BYTES, ApiError, Completion, from_user_facing,
+                               parse_messages, reply_options, request_language)
+from engine.reply import Reply, prepare_prompt, reads_images, reply
+
+log = logging.getLogger("bimedix.serve")
+_END = object()
+
+
+@dataclass(frozen=True)
+class Served:
+    """One id a client may ask for: a loaded model, bare or with one of its adapters."""
+
+    id: str
+    model: object  # engine.loading.LoadedModel
+    adapter: str | None = None
+    parent: str | None = None  # the bare model's id, for an adapter's entry
+
+
+@dataclass
+class ServerState:
+    served: dict[str, Served]
+    admission: Admission
+    api_key: str | None = None
+    replies_running: int = 0
+    replies_aborted: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def served_models(named_models: dict[str, object]) -> dict[str, Served]:
+    """`{id: Served}` for each model and each of its adapters (`id:adapter`)."""
+    served = {}
+    for name, model in named_models.items():
+        served[name] = Served(name, model)
+        for adapter in model.adapters.names():
+            served[f"{name}:{adapter}"] = Served(f"{name}:{adapter}", model, adapter, parent=name)
+    return served
+
+
+def create_app(named_models: dict[str, object], admission: Admission, api_key: str | None = None) -> FastAPI:
+    state = ServerState(served_models(named_models), admission, api_key)
+    app = FastAPI(title="BiMediX Chat engine", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.bimedix = state
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, error: ApiError):
+        return JSONResponse(error.body(), status_code=error.status)
+
+    @app.middleware("http")
+    async def authorise(request: Request, call_next):
+        if state.api_key and request.url.path not in ("/health",):
+            given = request.headers.get("authorization", "")
+            token = given[7:] if given.lower().startswith("bearer ") else ""
+            if not hmac.compare_digest(token.encode(), state.api_key.encode()):
+                error = ApiError(401, "Incorrect or missing API key (Authorization: Bearer ...)",
+                                 "authentication_error", None, "invalid_api_key")
+                return JSONResponse(error.body(), status_code=401)
+        return await call_next(request)
+
+    @app.get("/health")
+    async def health():
+        return PlainTextResponse("ok")
+
+    @app.get("/metrics")
+    async def metrics():
+        threads = sum(1 for t in threading.enumerate() if t.name == "bimedix-generate" and t.is_alive())
+        return PlainTextResponse(f"bimedix_replies_running {state.replies_running}\n"
+                                 f"bimedix_replies_aborted_total {state.replies_aborted}\n"
+                                 f"bimedix_generation_threads {threads}\n")
+
+    @app.get("/v1/models")
+    async def models():
+        return {"object": "list", "data": [_model_entry(entry) for entry in state.served.values()]}
+
+    @app.post("/tokenize")
+    async def tokenize(request: Request):
+        asked = await _read_request(state, request)
+        try:
+            prepared = await anyio.to_thread.run_sync(prepare_prompt, asked.entry.model, asked.messages,
+                                                      asked.options, False)
+        except UserFacingError as error:
+            raise from_user_facing(error, asked.lang) from None
+        encoding = prepared.fitted.encoding  # images count as the features they become
+        return {"count": encoding.token_count, "max_model_len": asked.entry.model.context_window,
+                "tokens": encoding.input_ids}
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: Request):
+        asked = await _read_request(state, request)
+        if asked.body.get("n", 1) != 1:
+            raise ApiError(400, "only n=1 is supported", param="n")
+        ticket = _admit(state.admission, asked.lang)
+        try:
+            answer = await anyio.to_thread.run_sync(lambda: reply(asked.entry.model, asked.messages, asked.options))
+        except UserFacingError as error:
+            ticket.release()
+            raise from_user_facing(error, asked.lang) from None
+        except BaseException:  # the ticket must never leak, whatever failed
+            ticket.release()
+            raise
+        completion = Completion(asked.entry.id)
+        if asked.body.get("stream"):
+            include_usage = bool((asked.body.get("stream_options") or {}).get("include_usage"))
+            return StreamingResponse(_stream(state, answer, ticket, completion, include_usage, asked.lang),
+                                     media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+        return await _whole(state, request, answer, ticket, completion, asked.lang)
+
+    return app
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """A request's body, and what it asks of the engine."""
+
+    lang: str  # the client's language for error messages (Accept-Language)
+    body: dict
+    entry: Served
+    messages: list
+    options: object  # engine.reply.ReplyOptions
+
+
+async def _read_request(state: ServerState, request: Request) -> ChatRequest:
+    lang = request_language(request.headers.get("accept-language"))
+    body = await _json_body(request)
+    entry = _served(state, body.get("model"))
+    messages = parse_messages(body.get("messages"), lang)
+    return ChatRequest(lang, body, entry, messages, reply_options(body, entry.adapter, entry.model.default_reply_tokens))
+
+
+def _model_entry(entry: Served) -> dict:
+    model = entry.model
+    return {"id": entry.id, "object": "model", "created": 0, "owned_by": "bimedix",
+            "root": entry.id if entry.parent is None else entry.adapter, "parent": entry.parent,
+            "max_model_len": model.context_window,
+            # Not OpenAI's: lets our own remote backend know it may send images.
+            "modalities": ["text", "image"] if reads_images(model) else ["text"]}
+
+
+def _served(state: ServerState, name) -> Served:
+    if not isinstance(name, str) or name not in state.served:
+        raise ApiError(404, f"The model {name!r} does not exist; see GET /v1/models.", "not_found_error",
+                       "model", "model_not_found")
+    return state.served[name]
+
+
+def _admit(admission: Admission, lang: str):
+    try:
+        return admission.admit(object())  # a fresh holder: API requests are not sessions
+    except UserFacingError as error:
+        raise from_user_facing(error, lang) from None
+
+
+async def _json_body(request: Request) -> dict:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise ApiError(413, f"the request is larger than {MAX_BODY_BYTES // 2**20} MB", code="request_too_large")
+    data = bytearray()
+    async for piece in request.stream():
+        data += piece
+        if len(data) > MAX_BODY_BYTES:
+            raise ApiError(413, f"the request is larger than {MAX_BODY_BYTES // 2**20} MB", code="request_too_large")
+    try:
+        body = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "the request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "the request body must be a JSON object")
+    return body
+
+
+def _next_chunk(chunks):
+    """The next chunk, `_END`, or the UserFacingError a failed reply ends with."""
+    try:
+        return next(chunks, _END)
+    except UserFacingError as error:
+        return error
+
+
+async def _stream(state: ServerState, answer: Reply, ticket, completion: Completion, include_usage: bool,
+                  lang: str):
+    chunks = iter(answer)
+    finished, failed = False, False
+    _running(state, +1)
+    try:
+        yield _event(completion.chunk({"role": "assistant", "content": ""}))
+        while (chunk := await anyio.to_thread.run_sync(_next_chunk, chunks)) is not _END:
+            if isinstance(chunk, UserFacingError):  # after the stream began: one error event
+                failure = from_user_facing(chunk, lang)
+                failure.type = "server_error"
+                yield _event(failure.body())
+                failed = True
+                break
+            reason = OPENAI_FINISH_REASONS.get(chunk.finish_reason) if chunk.finish_reason else None
+            if chunk.text or reason:
+                yield _event(completion.chunk({"content": chunk.text} if chunk.text else {}, reason))
+        if include_usage and not failed:
+            yield _event(completion.usage_chunk(answer.prompt_tokens, answer.completion_tokens))
+        yield "data: [DONE]\n\n"
+        finished = True
+    finally:
+        # A disconnect lands here too (cancelled at an await): end generation at the next
+        # token, shielded so the cancellation cannot skip it, and give the slot back.
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(_close, chunks, answer)
+        ticket.release()
+        _running(state, -1, aborted=not finished)
+
+
+async def _whole(state: ServerState, request: Request, answer: Reply, ticket, completion: Completion,
+                 lang: str) -> JSONResponse:
+    _running(state, +1)
+    collected = asyncio.ensure_future(anyio.to_thread.run_sync(_collect, answer))
+    aborted = False
+    try:
+        while not collected.done():
+            await asyncio.wait({collected}, timeout=0.25)
+            if not collected.done() and await request.is_disconnected():
+                answer.stop()  # nobody is waiting for the text any more
+                aborted = True
+        error = collected.result()
+    finally:
+        ticket.release()
+        _running(state, -1, aborted=aborted)
+    if error is not None:
+        failure = from_user_facing(error, lang)
+        raise ApiError(500, failure.message, "server_error", None, error.code)
+    return JSONResponse(completion.whole(answer.text, OPENAI_FINISH_REASONS.get(answer.finish_reason, "stop"),
+                                         answer.prompt_tokens, answer.completion_tokens))
+
+
+def _collect(answer: Reply) -> UserFacingError | None:
+    try:
+        for _ in answer:
+            pass
+    except UserFacingError as error:
+        return error
+    return None
+
+
+def _close(chunks, answer: Reply) -> None:
+    answer.stop()
+    close = getattr(chunks, "close", None)
+    if close:
+        close()
+    answer.close()
+
+
+def _running(state: ServerState, change: int, aborted: bool = False) -> None:
+    with state.lock:
+        state.replies_running += change
+        state.replies_aborted += int(aborted and change < 0)
+
+
+def _event(data: dict) -> str:
+    return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"

@@ -1,0 +1,195 @@
+"""Serving benchmark: the in-process engine, `python -m engine serve`, and a real vLLM, on the
+preview model, this machine's CPU, the same prompts.
+
+    .venv/bin/python -m evaluate.bench_serve [--tokens 128] [--repeats 3] [--clients 1,4,8] [--no-vllm]
+
+Prints, one block each:
+1. one client: tokens/s and time to first token, in process and through `engine serve`
+   (targets: >= 0.95x the tokens/s, first token <= 30 ms later);
+2. concurrency: 1, 4 and 8 streaming clients against `engine serve` and against vLLM:
+   aggregate tokens/s, tokens/s per client, first token p50 and p95;
+3. overhead: the app's remote backend (engine.reply on a RemoteModel) against a bare
+   `openai` SDK client on the same vLLM, same messages and settings (target <= 5%).
+The servers run one after the other, never together (two cores). vLLM needs .venv-vllm
+(scripts/test_vllm.sh installs it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import statistics
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+PROMPT = "Explain the main causes of high blood pressure and how to lower it."
+KEY_VARIABLE = "BIMEDIX_BENCH_KEY"
+
+
+@dataclass(frozen=True)
+class Run:
+    first_token_s: float
+    total_s: float
+    tokens: int
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.total_s
+
+
+def in_process(model, tokens: int) -> Run:
+    from engine.generation import GenerationSettings
+    from engine.messages import Message
+    from engine.reply import ReplyOptions, reply
+
+    options = ReplyOptions(settings=GenerationSettings(temperature=0, max_new_tokens=tokens, repetition_penalty=1.0))
+    started = time.perf_counter()
+    answer = reply(model, [Message("user", PROMPT)], options)
+    first = None
+    for chunk in answer:
+        if first is None and chunk.text:
+            first = time.perf_counter() - started
+    return Run(first or 0.0, time.perf_counter() - started, answer.completion_tokens)
+
+
+def streamed(client, model: str, messages: list[dict], tokens: int, extra: dict | None = None) -> Run:
+    started = time.perf_counter()
+    first, used = None, 0
+    stream = client.chat.completions.create(model=model, messages=messages, max_tokens=tokens, temperature=0,
+                                            stream=True, stream_options={"include_usage": True},
+                                            extra_body={"repetition_penalty": 1.0, **(extra or {})})
+    for event in stream:
+        if event.choices and event.choices[0].delta.content and first is None:
+            first = time.perf_counter() - started
+        if event.usage is not None:
+            used = event.usage.completion_tokens
+    return Run(first or 0.0, time.perf_counter() - started, used)
+
+
+def median_run(runs: list[Run]) -> Run:
+    return Run(statistics.median(r.first_token_s for r in runs), statistics.median(r.total_s for r in runs),
+               round(statistics.median(r.tokens for r in runs)))
+
+
+def concurrent(client, model: str, messages: list[dict], tokens: int, clients: int, extra=None) -> dict:
+    runs: list[Run] = []
+    lock = threading.Lock()
+
+    def one() -> None:
+        run = streamed(client, model, messages, tokens, extra)
+        with lock:
+            runs.append(run)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=one) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    firsts = sorted(r.first_token_s for r in runs)
+    return {"clients": clients, "aggregate": sum(r.tokens for r in runs) / wall,
+            "per_client": statistics.mean(r.tokens_per_s for r in runs),
+            "p50": percentile(firsts, 50), "p95": percentile(firsts, 95)}
+
+
+def percentile(sorted_values: list[float], pct: float) -> float:
+    index = min(len(sorted_values) - 1, max(0, round(pct / 100 * (len(sorted_values) - 1))))
+    return sorted_values[index]
+
+
+def print_concurrency(name: str, rows: list[dict]) -> None:
+    for row in rows:
+        print(f"  {name:<13} {row['clients']:>2} clients: {row['aggregate']:6.2f} tok/s in all, "
+              f"{row['per_client']:6.2f} per client, first token p50 {row['p50']:6.2f} s, p95 {row['p95']:6.2f} s")
+
+
+def bench_engine(args) -> list[dict]:
+    import openai
+
+    from engine.loading import load_model
+    from evaluate.servers import engine_server
+
+    model = load_model("preview")
+    in_process(model, 8)  # warm-up
+    local = median_run([in_process(model, args.tokens) for _ in range(args.repeats)])
+    del model
+    messages = [{"role": "user", "content": PROMPT}]
+    with engine_server("--model", "preview", "--max-queue", "64") as url:
+        client = openai.OpenAI(base_url=url, api_key="none", max_retries=0)
+        streamed(client, "preview", messages, 8)
+        served = median_run([streamed(client, "preview", messages, args.tokens) for _ in range(args.repeats)])
+        rows = [concurrent(client, "preview", messages, args.tokens, n) for n in args.clients]
+    print("1. One client, preview model, CPU, same prompt (median of", args.repeats, "runs)")
+    for name, run in (("in process", local), ("engine serve", served)):
+        print(f"  {name:<13} {run.tokens_per_s:6.2f} tok/s ({run.tokens} tokens in {run.total_s:.2f} s), "
+              f"first token {run.first_token_s * 1000:7.1f} ms")
+    print(f"  ratio {served.tokens_per_s / local.tokens_per_s:.3f}x tokens/s (target >= 0.95); first token "
+          f"{(served.first_token_s - local.first_token_s) * 1000:+.1f} ms (target <= +30 ms)")
+    return rows
+
+
+def bench_vllm(args) -> tuple[list[dict], str]:
+    import openai
+
+    from engine.chat_templates import template_path
+    from engine.endpoints import Endpoint, connect
+    from engine.remote import count_prompt
+    from evaluate.servers import preview_copy, vllm_server
+
+    key = os.environ.setdefault(KEY_VARIABLE, secrets.token_hex(8))
+    messages = [{"role": "user", "content": PROMPT}]
+    with tempfile.TemporaryDirectory() as folder, \
+            vllm_server(preview_copy(Path(folder)), "preview", template_path("transcript"), api_key=key) as (url, _):
+        client = openai.OpenAI(base_url=url, api_key=key, max_retries=0)
+        streamed(client, "preview", messages, 8)
+        rows = [concurrent(client, "preview", messages, args.tokens, n) for n in args.clients]
+        # No stop strings: both sides then write all the tokens asked for, the same ones (temperature 0).
+        remote = connect(Endpoint("vllm", url, "preview", api_key_env=KEY_VARIABLE))
+        return rows, overhead(args, client, remote, count_prompt)
+
+
+def overhead(args, client, remote, count_prompt) -> str:
+    """The same request through the app's backend and through a bare SDK client, interleaved."""
+    from engine.messages import Message
+
+    # Exactly what the app sends: its system prompt, and the reply-language request it adds.
+    wire = count_prompt(remote, [Message("system", remote.card.system_prompt), Message("user", PROMPT)],
+                        "en").messages
+    ours, bare = [], []
+    for _ in range(args.repeats + 2):
+        ours.append(in_process(remote, args.tokens))
+        bare.append(streamed(client, "preview", wire, args.tokens))
+    ours_run, bare_run = median_run(ours), median_run(bare)
+    lines = [f"3. Overhead of the app's remote backend on vLLM (median of {len(ours)} interleaved runs)"]
+    for name, run in (("app backend", ours_run), ("bare openai", bare_run)):
+        lines.append(f"  {name:<13} {run.tokens_per_s:6.2f} tok/s ({run.tokens} tokens in {run.total_s:.2f} s), "
+                     f"first token {run.first_token_s * 1000:7.1f} ms")
+    lines.append(f"  overhead {(ours_run.total_s / ours_run.tokens) / (bare_run.total_s / bare_run.tokens) - 1:+.1%} "
+                 "time per token (target <= 5%)")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tokens", type=int, default=128, help="reply length")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per single-client figure")
+    parser.add_argument("--clients", type=lambda s: [int(n) for n in s.split(",")], default=[1, 4, 8])
+    parser.add_argument("--no-vllm", action="store_true", help="leave vLLM out")
+    parser.add_argument("--only-vllm", action="store_true", help="leave the engine's own figures out")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    engine_rows = [] if args.only_vllm else bench_engine(args)
+    vllm_rows, overhead_text = ([], "3. (vLLM left out)") if args.no_vllm else bench_vllm(args)
+    print("2. Concurrency: streaming clients, same prompt,", args.tokens, "tokens each")
+    print_concurrency("engine serve", engine_rows)
+    print_concurrency("vLLM", vllm_rows)
+    print(overhead_text)
+
+
+if __name__ == "__main__":
+    main()

