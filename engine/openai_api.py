@@ -72,6 +72,8 @@ def parse_messages(raw, lang: str = "en") -> list[Message]:
         raise ApiError(400, "messages must be a non-empty list", param="messages")
     messages, images = [], 0
     for index, item in enumerate(raw):
+        if isinstance(item, dict) and item.get("role") == "developer":  # OpenAI's newer name for it
+            item = {**item, "role": "system"}
         if not isinstance(item, dict) or item.get("role") not in ROLES:
             role = item.get("role") if isinstance(item, dict) else None
             raise ApiError(400, f"messages[{index}]: unsupported role {role!r}; expected one of {ROLES}",
@@ -151,7 +153,9 @@ def decode_image_url(url, param: str, lang: str = "en"):
 
 def reply_options(body: dict, adapter: str | None, default_max_tokens: int) -> ReplyOptions:
     """The sampling and length of one request (max_completion_tokens wins over max_tokens)."""
-    limit = _number(body, "max_completion_tokens", int) or _number(body, "max_tokens", int) or default_max_tokens
+    limit = _number(body, "max_completion_tokens", int)
+    limit = _number(body, "max_tokens", int) if limit is None else limit
+    limit = default_max_tokens if limit is None else limit
     stop = body.get("stop")
     stop = [stop] if isinstance(stop, str) else (stop or [])
     if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop) or len(stop) > MAX_STOP_STRINGS:

@@ -14,9 +14,9 @@ that disconnects ends its generation at the next token and frees its reply slot.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hmac
 import json
-import logging
 import threading
 from dataclasses import dataclass, field
 
@@ -30,8 +30,9 @@ from engine.openai_api import (OPENAI_FINISH_REASONS, MAX_BODY_BYTES, ApiError, 
                                parse_messages, reply_options, request_language)
 from engine.reply import Reply, prepare_prompt, reads_images, reply
 
-log = logging.getLogger("bimedix.serve")
 _END = object()
+# Reads replies' next chunks; as many threads as replies may be streamed at once, and more.
+_READER = concurrent.futures.ThreadPoolExecutor(max_workers=256, thread_name_prefix="bimedix-stream")
 
 
 @dataclass(frozen=True)
@@ -128,8 +129,8 @@ def create_app(named_models: dict[str, object], admission: Admission, api_key: s
         completion = Completion(asked.entry.id)
         if asked.body.get("stream"):
             include_usage = bool((asked.body.get("stream_options") or {}).get("include_usage"))
-            return StreamingResponse(_stream(state, answer, ticket, completion, include_usage, asked.lang),
-                                     media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+            events = _stream(state, answer, ticket, completion, include_usage, asked.lang)
+            return ReplyStream(events, lambda: _abandon(answer, ticket))
         return await _whole(state, request, answer, ticket, completion, asked.lang)
 
     return app
@@ -203,14 +204,41 @@ def _next_chunk(chunks):
         return error
 
 
+class ReplyStream(StreamingResponse):
+    """Server-sent events that end their reply whenever the response ends. A client that
+    disconnects while the server waits to send (its buffers full) cancels the sending, and
+    leaves the event generator suspended at a `yield`: closed here, at once, rather than
+    whenever the garbage collector gets to it (replies kept generating, and holding their
+    admission tickets, for as long as that took). `on_end` covers a generator that never
+    started."""
+
+    def __init__(self, events, on_end):
+        super().__init__(events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+        self._on_end = on_end
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.body_iterator.aclose()
+                await anyio.to_thread.run_sync(self._on_end)
+
+
 async def _stream(state: ServerState, answer: Reply, ticket, completion: Completion, include_usage: bool,
                   lang: str):
     chunks = iter(answer)
-    finished, failed = False, False
+    finished, failed, reading = False, False, None
     _running(state, +1)
     try:
         yield _event(completion.chunk({"role": "assistant", "content": ""}))
-        while (chunk := await anyio.to_thread.run_sync(_next_chunk, chunks)) is not _END:
+        while True:
+            # Read in a thread of our own rather than await anyio's: a cancelled await then
+            # returns at once (the reply is stopped below) instead of waiting for the token.
+            reading = _READER.submit(_next_chunk, chunks)
+            chunk = await asyncio.wrap_future(reading)
+            if chunk is _END:
+                break
             if isinstance(chunk, UserFacingError):  # after the stream began: one error event
                 failure = from_user_facing(chunk, lang)
                 failure.type = "server_error"
@@ -225,10 +253,12 @@ async def _stream(state: ServerState, answer: Reply, ticket, completion: Complet
         yield "data: [DONE]\n\n"
         finished = True
     finally:
-        # A disconnect lands here too (cancelled at an await): end generation at the next
-        # token, shielded so the cancellation cannot skip it, and give the slot back.
+        # A disconnect lands here too (cancelled at an await, or closed at a yield): stop now
+        # (a reply waiting for its slot gives up, one generating ends at its next token),
+        # then close, shielded so the cancellation cannot skip it, and give the slot back.
+        answer.stop()
         with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(_close, chunks, answer)
+            await anyio.to_thread.run_sync(_close, chunks, answer, reading)
         ticket.release()
         _running(state, -1, aborted=not finished)
 
@@ -264,8 +294,21 @@ def _collect(answer: Reply) -> UserFacingError | None:
     return None
 
 
-def _close(chunks, answer: Reply) -> None:
+def _abandon(answer: Reply, ticket) -> None:
+    """Both are idempotent: after a stream that ran, this changes nothing."""
     answer.stop()
+    if not answer.started:
+        answer.close()  # never read: the backend sees Stop before it starts
+    ticket.release()
+
+
+def _close(chunks, answer: Reply, reading: concurrent.futures.Future | None = None) -> None:
+    answer.stop()
+    if reading is not None:  # a read still in flight: the reply may be closed only after it
+        try:
+            reading.result()
+        except BaseException:  # its outcome no longer matters (cancelled before it ran, ...)
+            pass
     close = getattr(chunks, "close", None)
     if close:
         close()

@@ -16,13 +16,8 @@ the flood (replies written, refused). Bounded in time: every wait has a deadline
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -30,29 +25,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {"reply_language": "auto", "temperature": 0.0, "top_p": 0.9, "repetition_penalty": 1.0, "seed": -1,
             "adapter": "none", "ui_lang": "en"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_app(app_dir: Path, port: int, log_path: Path, deadline_s: float) -> subprocess.Popen:
-    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", PYTHONPATH=str(app_dir))
-    server = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--no-arena"], cwd=app_dir, env=env,
-                              stdout=log_path.open("w"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"the app exited; see {log_path}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return server
-        except OSError:
-            time.sleep(0.5)
-    server.kill()
-    raise SystemExit(f"the app did not start within {deadline_s:.0f} s; see {log_path}")
 
 
 def reply_text(history) -> str:
@@ -95,11 +67,9 @@ def flood(client, count: int, max_new_tokens: int, results: dict, timeout_s: flo
 def run(app_dir: Path, clients: int, flood_count: int, flood_tokens: int, timeout_s: float) -> dict:
     from gradio_client import Client
 
-    port = free_port()
-    log_path = Path(tempfile.gettempdir()) / f"bimedix-load-{port}.log"
-    server = start_app(app_dir, port, log_path, deadline_s=300)
-    url = f"http://127.0.0.1:{port}/"
-    try:
+    from evaluate.servers import app_server
+
+    with app_server("--no-arena", app_dir=app_dir) as url:
         warm = Client(url, verbose=False)
         time_to_first_token(warm, "Hello", 4, timeout_s)  # the first reply warms the model up
         results: dict = {}
@@ -120,12 +90,6 @@ def run(app_dir: Path, clients: int, flood_count: int, flood_tokens: int, timeou
             thread.join(timeout_s + 5)
         flooder.join(timeout_s + 5)
         return {"ttft_s": waits, **results}
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 def main(argv: list[str] | None = None) -> None:

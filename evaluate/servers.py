@@ -1,7 +1,7 @@
-"""Servers in subprocesses, for tests and benchmarks: `python -m engine serve`, and a real
-vLLM (its own venv, scripts/test_vllm.sh), each on a free port, waited for until it
-answers, stopped afterwards. Output goes to a log file under artifacts/ (a pipe nobody
-reads fills up and blocks the server mid-request)."""
+"""Servers in subprocesses, for tests and benchmarks: the app (`app.py`), `python -m engine
+serve`, and a real vLLM (its own venv, scripts/test_vllm.sh), each on a free port, waited
+for until it answers, stopped afterwards. Output goes to a log file under artifacts/ (a
+pipe nobody reads fills up and blocks the server mid-request)."""
 
 from __future__ import annotations
 
@@ -26,20 +26,39 @@ def free_port() -> int:
 
 
 @contextmanager
+def subprocess_server(command: list[str], port: int, ready_path: str, log_name: str, env: dict | None = None,
+                      cwd: Path = ROOT, start_timeout: float = 300):
+    """Run `command` (which serves on `port`) until the block ends; yields the log's path
+    once GET `ready_path` answers."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    log_path = ARTIFACTS / f"{log_name}-{port}.log"
+    environment = dict(os.environ, **(env or {}))
+    with log_path.open("w", encoding="utf-8") as log:
+        server = subprocess.Popen(command, cwd=cwd, env=environment, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_until_up(f"http://127.0.0.1:{port}{ready_path}", server, log_path, start_timeout)
+            yield log_path
+        finally:
+            stop(server)
+
+
+@contextmanager
 def engine_server(*args: str, env: dict | None = None, start_timeout: float = 300):
     """Yield the base URL (…/v1) of `python -m engine serve ARGS` on a free port."""
     port = free_port()
-    ARTIFACTS.mkdir(exist_ok=True)
-    log_path = ARTIFACTS / f"serve-{port}.log"
-    environment = dict(os.environ, **(env or {}))
-    with log_path.open("w", encoding="utf-8") as log:
-        server = subprocess.Popen([sys.executable, "-m", "engine", "serve", "--port", str(port), *args],
-                                  cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            wait_until_up(f"http://127.0.0.1:{port}/health", server, log_path, start_timeout)
-            yield f"http://127.0.0.1:{port}/v1"
-        finally:
-            stop(server)
+    command = [sys.executable, "-m", "engine", "serve", "--port", str(port), *args]
+    with subprocess_server(command, port, "/health", "serve", env, start_timeout=start_timeout):
+        yield f"http://127.0.0.1:{port}/v1"
+
+
+@contextmanager
+def app_server(*args: str, app_dir: Path = ROOT, start_timeout: float = 300):
+    """Yield the URL of `app.py ARGS` (from `app_dir`: an older checkout can be measured too)."""
+    port = free_port()
+    env = {"GRADIO_ANALYTICS_ENABLED": "False", "PYTHONPATH": str(app_dir)}
+    command = [sys.executable, "app.py", "--port", str(port), *args]
+    with subprocess_server(command, port, "/", "app", env, cwd=app_dir, start_timeout=start_timeout):
+        yield f"http://127.0.0.1:{port}/"
 
 
 def preview_copy(folder: Path, name: str = "preview") -> Path:
@@ -62,9 +81,7 @@ def vllm_server(model_dir: Path, served_name: str, chat_template: Path, api_key:
     are those of ../shared/notes/vllm-cpu.md. `log_requests`: vLLM logs each request's id
     and its abort ("Aborted request ..."), which tests read; never for real conversations."""
     port = free_port()
-    ARTIFACTS.mkdir(exist_ok=True)
-    log_path = ARTIFACTS / f"vllm-{port}.log"
-    environment = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="2", VLLM_CPU_NUM_OF_RESERVED_CPU="0",
+    environment = dict(VLLM_CPU_KVCACHE_SPACE="2", VLLM_CPU_NUM_OF_RESERVED_CPU="0",
                        HF_HUB_OFFLINE="1", VLLM_NO_USAGE_STATS="1", DO_NOT_TRACK="1")
     command = [str(VLLM_VENV / "bin" / "vllm"), "serve", str(model_dir), "--host", "127.0.0.1", "--port", str(port),
                "--dtype", "float32", "--max-model-len", str(max_model_len), "--served-model-name", served_name,
@@ -73,13 +90,8 @@ def vllm_server(model_dir: Path, served_name: str, chat_template: Path, api_key:
         command.append("--enable-log-requests")
     if api_key:
         environment["VLLM_API_KEY"] = api_key  # vLLM reads its key from here (or --api-key)
-    with log_path.open("w", encoding="utf-8") as log:
-        server = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            wait_until_up(f"http://127.0.0.1:{port}/health", server, log_path, VLLM_START_S)
-            yield f"http://127.0.0.1:{port}/v1", log_path
-        finally:
-            stop(server)
+    with subprocess_server(command, port, "/health", "vllm", environment, start_timeout=VLLM_START_S) as log_path:
+        yield f"http://127.0.0.1:{port}/v1", log_path
 
 
 def wait_until_up(url: str, server: subprocess.Popen, log_path: Path, timeout: float) -> None:

@@ -18,8 +18,6 @@ identities are revealed only by the receipt that comes back.
 
 from __future__ import annotations
 
-import queue
-import threading
 from dataclasses import dataclass, replace
 from typing import Iterator, Sequence
 
@@ -31,6 +29,7 @@ from engine.errors import UserFacingError
 from engine.pool import ModelPool
 from engine.reply import ReplyOptions
 from ui.conversation import Conversation, delete_originals
+from ui.reply_threads import ReplyReaders
 
 
 @dataclass(frozen=True)
@@ -188,34 +187,15 @@ def _answered(side: Conversation, checkpoint: tuple[int, int]) -> bool:
 
 def _merged(replies, sides) -> Iterator[None]:
     """Run both replies, each in its own thread; yield after every chunk of either."""
-    ticks: queue.Queue = queue.Queue()
-
-    def pump(reply) -> None:
-        try:
-            for _ in reply:
-                ticks.put("chunk")
-        except UserFacingError as error:
-            ticks.put(error)
-        finally:
-            ticks.put("done")
-
-    threads = [threading.Thread(target=pump, args=(reply,), daemon=True) for reply in replies]
-    for thread in threads:
-        thread.start()
-    failure, running = None, len(threads)
+    readers = ReplyReaders(replies)
+    failure = None
     try:
-        while running:
-            tick = ticks.get()
-            if tick == "done":
-                running -= 1
-            elif isinstance(tick, UserFacingError):
-                failure = tick
+        for kind, payload in readers.events():
+            if kind == "error":
+                failure = payload
             yield None
     finally:
-        for reply in replies:
-            reply.stop()  # Stop, or the page went away: both end at their next token
-        for thread in threads:
-            thread.join()
+        readers.close()  # Stop, or the page went away: both end at their next token
         for side, reply in zip(sides, replies):
             side.finish(reply)
     if failure is not None:

@@ -18,8 +18,6 @@ gets a plain request and sends back token ids, so no session state has to cross 
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Hashable
 from typing import Callable, Iterator
 
@@ -38,6 +36,7 @@ from ui.conversation import Conversation, delete_originals
 from ui.downloads import Downloads, links_html
 from ui.export import export_files
 from ui.sessions import browser_of, session_key
+from ui.reply_threads import ReplyReaders
 from ui.spaces_gpu import token_backend
 from ui.strings import text
 from ui.transcript import chat_messages
@@ -60,35 +59,17 @@ WAIT_POLL_S = 0.5  # how often a reply that waits for its model updates its plac
 def _read_with_waits(reply: Reply) -> Iterator[int | None]:
     """Read `reply` in a thread of its own; yields None after each chunk, and while the
     reply waits for its model, its place in that model's queue every WAIT_POLL_S."""
-    ticks: queue.Queue = queue.Queue()
-
-    def pump() -> None:
-        try:
-            for _ in reply:
-                ticks.put(None)
-        except BaseException as error:  # re-raised in the handler's thread
-            ticks.put(error)
-        finally:
-            ticks.put(StopIteration)
-
-    reader = threading.Thread(target=pump, name="bimedix-reply-reader", daemon=True)
-    reader.start()
+    readers = ReplyReaders([reply])
     try:
-        while True:
-            try:
-                tick = ticks.get(timeout=WAIT_POLL_S)
-            except queue.Empty:
-                if not reply.text:
-                    yield queue_position(reader.ident)
-                continue
-            if tick is StopIteration:
-                return
-            if isinstance(tick, BaseException):
-                raise tick
-            yield None
+        for kind, payload in readers.events(WAIT_POLL_S):
+            if kind == "idle" and not reply.text:
+                yield queue_position(readers.threads[0].ident)
+            elif kind == "error":
+                raise payload
+            elif kind == "chunk":
+                yield None
     finally:
-        reply.stop()  # the handler went away (Stop, a closed tab): the reader ends at the next token
-        reader.join()
+        readers.close()
 
 
 class ChatHandlers:

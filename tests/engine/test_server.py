@@ -191,6 +191,7 @@ def test_typed_control_tokens_stay_text_in_every_format(client, server, model_di
     ({"messages": [{"role": "doctor", "content": "hi"}]}, 400, None),
     ({"temperature": -1}, 400, None),
     ({"max_tokens": "many"}, 400, None),
+    ({"max_tokens": 0}, 400, None),
     ({"reply_language": "fr"}, 400, None),
     ({"messages": [{"role": "user", "content": "   "}]}, 400, "empty_message"),
 ])
@@ -204,6 +205,14 @@ def test_errors_have_openai_shape_and_status(server, body, status, code):
         assert set(error) == {"message", "type", "param", "code"} and error["message"]
         if code:
             assert error["code"] == code
+
+
+def test_a_developer_message_is_the_system_prompt(server):
+    system = post(server, "/tokenize", {"model": TEMPLATE, "messages": [
+        {"role": "system", "content": "Be brief."}, {"role": "user", "content": "hello"}]}).json()
+    developer = post(server, "/tokenize", {"model": TEMPLATE, "messages": [
+        {"role": "developer", "content": "Be brief."}, {"role": "user", "content": "hello"}]}).json()
+    assert developer["tokens"] == system["tokens"]
 
 
 def test_errors_are_worded_in_arabic_on_request(server):
@@ -250,8 +259,10 @@ def _hold_stream(server, client_http: httpx.Client):
     response = client_http.send(client_http.build_request("POST", server + "/chat/completions", json=body,
                                                           headers=HEADERS), stream=True)
     assert response.status_code == 200
-    next(response.iter_lines())  # the role chunk: the request holds its place
-    return response
+    lines = response.iter_lines()
+    next(lines)  # the role chunk: the request holds its place
+    # Kept: a line iterator that is dropped closes its connection, which ends the request.
+    return response, lines
 
 
 def _settled(server, timeout=20.0) -> dict:
@@ -273,7 +284,7 @@ def test_a_full_queue_answers_503_and_frees_up(server):
             assert response.status_code == 503
             assert response.json()["error"]["code"] == "server_busy"
         finally:
-            for response in held:
+            for response, _ in held:
                 response.close()
     _settled(server)
     assert post(server, "/chat/completions", {"model": TEMPLATE, "messages": [

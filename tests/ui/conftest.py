@@ -8,14 +8,12 @@ missing browser fails the run rather than letting browser tests pass silently.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from evaluate.servers import app_server
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
@@ -26,49 +24,10 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
 def running_app(*args: str):
-    """Start `app.py ARGS` on a free port; yield its URL; stop it.
-
-    The server's output goes to artifacts/app-PORT.log, not to a pipe: a pipe nobody reads
-    fills up (64 KiB) and then blocks the server at its next log line, mid-request.
-    """
-    port = free_port()
-    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False")
-    ARTIFACTS.mkdir(exist_ok=True)
-    log_path = ARTIFACTS / f"app-{port}.log"
-    with log_path.open("w", encoding="utf-8") as log:
-        server = subprocess.Popen([sys.executable, "app.py", "--port", str(port), *args], cwd=ROOT, env=env,
-                                  stdout=log, stderr=subprocess.STDOUT, text=True)
-        try:
-            _wait_for_port(server, port, log_path)
-            yield f"http://127.0.0.1:{port}/"
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-
-
-def _wait_for_port(server: subprocess.Popen, port: int, log_path: Path) -> None:
-    deadline = time.monotonic() + 300  # a cold start converts the preview model first
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError("app exited:\n" + log_path.read_text(encoding="utf-8"))
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.5)
-    server.kill()
-    raise RuntimeError(f"app did not start (its output: {log_path})")
+    """Start `app.py ARGS` on a free port; yield its URL; stop it (its output goes to
+    artifacts/app-PORT.log: evaluate/servers.py)."""
+    return app_server(*args)
 
 
 @pytest.fixture(scope="session")
