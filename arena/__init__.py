@@ -24,6 +24,12 @@ No Gradio here: the Arena and Leaderboard tabs call these functions. Typical flo
     if verify_access_code(store, "bimedix-2025", code):
         study_progress(store, "bimedix-2025")             # the admin view
     export_votes(store, jsonl="votes.jsonl", csv_path="votes.csv")
+    #   LLM judges vote as raters "judge:<model>", kept out of all the above unless asked:
+    record_judge_verdict(store, "bimedix-2025", "gpt-4o", "bimedix2-8b", "bimedix-bi", "model_a",
+                         messages_a, messages_b, verdict_ab="model_a", verdict_ba="model_a",
+                         prompt_version="v1", source_battle_id=battle.id)
+    judge_leaderboards(store, "bimedix-2025")             # {"gpt-4o": Leaderboard}
+    judge_agreement(store, "bimedix-2025")                # [JudgeAgreement(agreement=..., ...)]
 
 Every user-facing failure is an `ArenaError` (a `engine.errors.UserFacingError`) with a
 `.code` and `.message(lang)` in Arabic or English; see arena/errors.py for the codes.
@@ -33,6 +39,8 @@ from arena.errors import ArenaError
 from arena.export import export_votes, read_csv_records, write_csv, write_jsonl
 from arena.leaderboard import (Leaderboard, LeaderboardRow, build_leaderboard,
                                leaderboards_by_language, store_leaderboards)
+from arena.judges import (JUDGE_PREFIX, JudgeAgreement, is_judge_rater, judge_agreement, judge_leaderboards,
+                          judge_rater_name, record_judge_verdict)
 from arena.leaks import LeakReport, find_identity_leaks
 from arena.limits import VOTE_POLICY, WRONG_CODE_ERRORS, AttemptLimiter, LimitPolicy, client_address
 from arena.progress import RaterProgress, study_progress
@@ -50,15 +58,16 @@ from arena.votes import RATER_LANGUAGES, VoteReceipt, record_vote
 
 __all__ = [
     "ArenaError", "ArenaStore", "AttemptLimiter", "BattleInfo", "CONVERSATION_LANGUAGES",
-    "Leaderboard", "LeaderboardRow", "LeakReport", "LimitPolicy", "Pair", "RATER_LANGUAGES",
-    "RaterCodeStatus", "RaterInfo", "RaterProgress", "StudyInfo", "VOTE_POLICY", "VoteReceipt",
-    "VoteRecord", "WINNERS", "WRONG_CODE_ERRORS", "battles_frame", "bootstrap_bradley_terry",
-    "build_leaderboard", "client_address", "conversation_language", "create_rater", "database_url",
-    "default_data_dir", "draw_pair", "ensure_study", "export_votes", "find_identity_leaks",
-    "fit_bradley_terry", "get_study", "join_study", "join_with_code", "leaderboards_by_language",
-    "list_raters", "list_studies", "load_votes", "new_rater_code", "normalise_rater_code",
-    "online_elo", "open_store", "read_csv_records", "record_counts", "record_vote",
-    "revoke_rater_code", "set_access_code", "start_battle", "store_leaderboards",
-    "study_has_personal_raters", "study_progress", "verify_access_code", "win_rate_matrix",
-    "write_csv", "write_jsonl",
+    "JUDGE_PREFIX", "JudgeAgreement", "Leaderboard", "LeaderboardRow", "LeakReport", "LimitPolicy",
+    "Pair", "RATER_LANGUAGES", "RaterCodeStatus", "RaterInfo", "RaterProgress", "StudyInfo",
+    "VOTE_POLICY", "VoteReceipt", "VoteRecord", "WINNERS", "WRONG_CODE_ERRORS", "battles_frame",
+    "bootstrap_bradley_terry", "build_leaderboard", "client_address", "conversation_language",
+    "create_rater", "database_url", "default_data_dir", "draw_pair", "ensure_study", "export_votes",
+    "find_identity_leaks", "fit_bradley_terry", "get_study", "is_judge_rater", "join_study",
+    "join_with_code", "judge_agreement", "judge_leaderboards", "judge_rater_name",
+    "leaderboards_by_language", "list_raters", "list_studies", "load_votes", "new_rater_code",
+    "normalise_rater_code", "online_elo", "open_store", "read_csv_records", "record_counts",
+    "record_judge_verdict", "record_vote", "revoke_rater_code", "set_access_code", "start_battle",
+    "store_leaderboards", "study_has_personal_raters", "study_progress", "verify_access_code",
+    "win_rate_matrix", "write_csv", "write_jsonl",
 ]

@@ -28,6 +28,12 @@ MESSAGES = MappingProxyType({
         "en": "Please enter a display name of 1 to {limit} characters (letters, digits, spaces).",
         "ar": "يرجى إدخال اسم عرض من حرف واحد إلى {limit} حرفًا (حروف وأرقام ومسافات).",
     },
+    "rater_name_reserved": {
+        "en": "Display names starting with “{prefix}” are kept for automatic (LLM) judges, so that "
+              "their votes are never counted as a person's. Please choose another name.",
+        "ar": "أسماء العرض التي تبدأ بـ “{prefix}” محجوزة للمحكّمين الآليين (النماذج اللغوية)، كي لا "
+              "تُحتسب أصواتهم أصواتَ أشخاص. يرجى اختيار اسم آخر.",
+    },
     "rater_not_found": {
         "en": "Your rater session was not found in this study. Please enter your name again.",
         "ar": "لم يُعثر على جلسة التقييم الخاصة بك في هذه الدراسة. يرجى إدخال اسمك مرة أخرى.",

@@ -82,10 +82,12 @@ def write_csv(records: Iterable[VoteRecord], path: str | Path) -> int:
 
 
 def export_votes(store: ArenaStore, *, jsonl: str | Path | None = None, csv_path: str | Path | None = None,
-                 study: str | None = None, include_flagged: bool = True) -> int:
+                 study: str | None = None, include_flagged: bool = True, raters: str = "humans") -> int:
     """Export the votes (flagged ones included by default: analysts decide) to either or
-    both formats; returns the number of votes exported."""
-    records = load_votes(store, study, include_flagged)
+    both formats; returns the number of votes exported. `raters`: "humans" (default),
+    "judges" or "all" (arena.records.load_votes); a judge's rows name it as rater
+    "judge:<model>"."""
+    records = load_votes(store, study, include_flagged, raters)
     if jsonl is not None:
         write_jsonl(records, jsonl)
     if csv_path is not None:

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import case, func, select
 
+from arena.records import rater_filter
 from arena.store import ArenaStore
 from arena.study import find_study_row
 from arena.tables import Battle, Rater, Vote
@@ -28,10 +29,12 @@ class RaterProgress:
         return self.battles_started - self.votes
 
 
-def study_progress(store: ArenaStore, study_name: str) -> list[RaterProgress]:
+def study_progress(store: ArenaStore, study_name: str, raters: str = "humans") -> list[RaterProgress]:
     """One row per rater of the study, most recently active first.
 
-    Show it only after `verify_access_code` passed. Raises ArenaError "study_not_found".
+    `raters`: "humans" (default: the organiser follows people; a judge's hundreds of votes
+    would crowd them out), "judges" or "all". Show it only after `verify_access_code`
+    passed. Raises ArenaError "study_not_found".
     """
     with store.read() as session:
         study = find_study_row(session, study_name)
@@ -46,6 +49,8 @@ def study_progress(store: ArenaStore, study_name: str) -> list[RaterProgress]:
             .where(Rater.study_id == study.id)
             .group_by(Rater.id, Rater.display_name, Rater.created_at)
         )
+        if (kept := rater_filter(raters)) is not None:
+            query = query.where(kept)
         rows = session.execute(query).all()
     progress = [
         RaterProgress(rater_id, name, joined, started, votes, flagged,

@@ -84,7 +84,8 @@ def create_rater(store: ArenaStore, study_name: str, display_name: str) -> tuple
 
     A rater who already joined by name (before codes) keeps their votes and gets a code;
     a rater whose code was revoked gets a new one. Raises ArenaError "rater_has_code"
-    (an active code exists: revoke it first), "rater_name_invalid", "study_not_found".
+    (an active code exists: revoke it first), "rater_name_invalid", "rater_name_reserved"
+    (a "judge:" name), "study_not_found".
     """
     name = clean_rater_name(display_name)
     try:

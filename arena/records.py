@@ -1,4 +1,8 @@
-"""Reading votes back: full records for export, a compact battle table for ratings."""
+"""Reading votes back: full records for export, a compact battle table for ratings.
+
+People's votes and LLM judges' (raters "judge:<model>") share the tables; readers get the
+people's unless they ask for the judges' (`raters=`).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,10 @@ import pandas as pd
 from sqlalchemy import select
 
 from arena.store import ArenaStore
-from arena.study import clean_study_name
+from arena.study import JUDGE_PREFIX, clean_study_name, is_judge_rater
 from arena.tables import Battle, Rater, Study, Vote
 
+RATER_SETS: tuple[str, ...] = ("humans", "judges", "all")
 BATTLE_COLUMNS = ("battle_id", "model_a", "model_b", "winner", "language", "flagged_leak", "voted_at")
 
 
@@ -37,6 +42,12 @@ class VoteRecord:
     transcript_b: list
     generation_settings: dict
 
+    @property
+    def rater_kind(self) -> str:
+        """"judge" for an LLM judge's vote (rater "judge:<model>", arena/judges.py), else
+        "human". A property, not a field: the export's columns stay as they were."""
+        return "judge" if is_judge_rater(self.rater_name) else "human"
+
     def to_dict(self) -> dict:
         """JSON-ready: times as ISO 8601 UTC strings."""
         record = asdict(self)
@@ -45,8 +56,22 @@ class VoteRecord:
         return record
 
 
-def load_votes(store: ArenaStore, study: str | None = None, include_flagged: bool = True) -> list[VoteRecord]:
-    """Every vote (of one study, or all), oldest first — the order online Elo replays."""
+def rater_filter(raters: str):
+    """The WHERE clause keeping `raters`: "humans", "judges" or "all" (None: no clause)."""
+    if raters not in RATER_SETS:
+        raise ValueError(f"unknown rater set {raters!r}; expected one of {RATER_SETS}")
+    # name_key: the casefolded name, so "Judge:x" is a judge as `is_judge_rater` says.
+    judge = Rater.name_key.startswith(JUDGE_PREFIX, autoescape=True)
+    return None if raters == "all" else judge if raters == "judges" else ~judge
+
+
+def load_votes(store: ArenaStore, study: str | None = None, include_flagged: bool = True,
+               raters: str = "humans") -> list[VoteRecord]:
+    """Every vote (of one study, or all), oldest first — the order online Elo replays.
+
+    `raters`: "humans" (the default, so an LLM judge's votes never enter the people's
+    ratings or exports unasked), "judges" (raters "judge:<model>") or "all".
+    """
     query = (
         select(Vote, Battle, Rater.display_name, Study.name)
         .join(Battle, Vote.battle_id == Battle.id)
@@ -58,6 +83,8 @@ def load_votes(store: ArenaStore, study: str | None = None, include_flagged: boo
         query = query.where(Study.name == clean_study_name(study))
     if not include_flagged:
         query = query.where(Vote.flagged_leak.is_(False))
+    if (kept := rater_filter(raters)) is not None:
+        query = query.where(kept)
     with store.read() as session:
         return [
             VoteRecord(battle.id, study_name, battle.rater_id, rater_name, battle.model_a,

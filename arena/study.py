@@ -13,6 +13,7 @@ ones, each randomly on side A or B.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import unicodedata
 import uuid
@@ -31,6 +32,9 @@ from arena.tables import MODEL_ID_LENGTH, Battle, Rater, RaterCode, Study
 
 STUDY_NAME_LIMIT = 120
 RATER_NAME_LIMIT = 64
+# LLM judges vote as raters named "judge:<model>" (arena/judges.py); a person's name may not
+# start so, or their votes could pass for a judge's and a judge's for theirs.
+JUDGE_PREFIX = "judge:"
 
 
 @dataclass(frozen=True)
@@ -149,11 +153,37 @@ def rater_name_key(display_name: str) -> str:
 
 
 def clean_rater_name(display_name: str) -> str:
-    """The name as stored: NFC, single spaces, trimmed. Raises ArenaError "rater_name_invalid"."""
+    """A person's name as stored: NFC, single spaces, trimmed. Raises ArenaError
+    "rater_name_invalid", or "rater_name_reserved" for a judge's name (see JUDGE_PREFIX)."""
     name = _clean_text(display_name)
     if not name or len(name) > RATER_NAME_LIMIT:
         raise ArenaError("rater_name_invalid", limit=RATER_NAME_LIMIT)
+    if is_judge_rater(name):
+        raise ArenaError("rater_name_reserved", prefix=JUDGE_PREFIX)
     return name
+
+
+def is_judge_rater(display_name: str) -> bool:
+    """Whether a rater's name is a judge's ("judge:<model>"), ignoring case and spacing as
+    names are matched (`rater_name_key`)."""
+    return rater_name_key(display_name or "").startswith(JUDGE_PREFIX)
+
+
+def judge_rater_name(judge_model: str) -> str:
+    """The rater an LLM judge votes as: "judge:" + the model, cleaned as names are.
+
+    A model id too long for a rater name is cut and ends in "~" + 8 hex digits of its
+    SHA-256, so two long ids sharing their first characters still get two raters, and the
+    same id always gets the same one.
+    """
+    model = _clean_text(judge_model)
+    if not model:
+        raise ValueError("a judge needs a model name")
+    name = JUDGE_PREFIX + model
+    if len(name) <= RATER_NAME_LIMIT:
+        return name
+    digest = hashlib.sha256(model.encode("utf-8")).hexdigest()[:8]
+    return name[:RATER_NAME_LIMIT - len(digest) - 1] + "~" + digest
 
 
 def join_study(store: ArenaStore, study_name: str, display_name: str,
@@ -161,7 +191,8 @@ def join_study(store: ArenaStore, study_name: str, display_name: str,
     """The rater with this name in the study, created on first join.
 
     Raises ArenaError "access_denied" (wrong or missing code), "study_not_found",
-    "rater_name_invalid", "rater_code_required" (the study has personal codes: see
+    "rater_name_invalid", "rater_name_reserved" (a "judge:" name: judges only vote through
+    arena.judges), "rater_code_required" (the study has personal codes: see
     arena.rater_codes.join_with_code).
     """
     with store.read() as session:

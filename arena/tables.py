@@ -2,6 +2,7 @@
 
 studies ─< raters ─< battles ─< votes (at most one per battle: `votes.battle_id` is unique)
            raters ─ rater_codes (at most one personal code per rater)
+                      battles ─ judge_verdicts (an LLM judge's battle: both orders it was asked in)
 
 A battle is created when a round starts (the pair is drawn and the sides assigned), so a
 study's progress shows rounds started but never voted. A vote row holds everything needed
@@ -13,13 +14,17 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator,
+                        UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 WINNERS: tuple[str, ...] = ("model_a", "model_b", "tie", "both_bad")
 CONVERSATION_LANGUAGES: tuple[str, ...] = ("ar", "en", "mixed")
 
 MODEL_ID_LENGTH = 200
+BATTLE_ID_LENGTH = 32
+ITEM_KEY_LENGTH = 200
+PROMPT_VERSION_LENGTH = 100
 
 
 class UTCDateTime(TypeDecorator):
@@ -84,7 +89,7 @@ class Battle(Base):
 
     # A random hex id, not a counter: safe to hold in a browser session and unique across
     # databases when exports from several deployments are merged.
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    id: Mapped[str] = mapped_column(String(BATTLE_ID_LENGTH), primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("arena_studies.id", ondelete="CASCADE"), index=True)
     rater_id: Mapped[int] = mapped_column(ForeignKey("arena_raters.id", ondelete="CASCADE"), index=True)
     # The side assignment: model_a is the model shown as "Model A", model_b as "Model B".
@@ -135,3 +140,32 @@ class RaterCode(Base):
     code_digest: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class JudgeVerdict(Base):
+    """How an LLM judge reached its vote (arena/judges.py): one row per judge battle.
+
+    The judge's vote itself is an ordinary battle and vote of the rater "judge:<model>",
+    so the ratings code reads it like any other; this row adds what only a judge has: the
+    verdict in each order it was shown the pair, and what it re-judged. Like
+    arena_rater_codes, a table of its own so that `create_all` adds it to older databases.
+    """
+
+    __tablename__ = "arena_judge_verdicts"
+    # What a rerun of the judge looks up to find the verdict it already gave.
+    __table_args__ = (Index("ix_arena_judge_verdicts_key", "judge_model", "prompt_version", "item_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    battle_id: Mapped[str] = mapped_column(ForeignKey("arena_battles.id", ondelete="CASCADE"), unique=True)
+    # The person's battle this one re-judged, if any. Not a foreign key: the verdict keeps
+    # its meaning (and its agreement is simply not counted) should that battle be deleted.
+    source_battle_id: Mapped[str | None] = mapped_column(String(BATTLE_ID_LENGTH), index=True)
+    # The judged item outside the store (e.g. "conversations-en-item3").
+    item_key: Mapped[str | None] = mapped_column(String(ITEM_KEY_LENGTH))
+    judge_model: Mapped[str] = mapped_column(String(MODEL_ID_LENGTH))
+    prompt_version: Mapped[str] = mapped_column(String(PROMPT_VERSION_LENGTH))
+    # Each order's verdict mapped back to the battle's sides: "model_a", "model_b" or "tie".
+    verdict_ab: Mapped[str] = mapped_column(String(16))  # model_a's reply shown first
+    verdict_ba: Mapped[str] = mapped_column(String(16))  # model_b's reply shown first
+    flipped: Mapped[bool] = mapped_column(Boolean)  # the two orders disagreed
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)

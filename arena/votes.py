@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from arena.errors import ArenaError
-from arena.leaks import find_identity_leaks
+from arena.leaks import LeakReport, find_identity_leaks
 from arena.store import ArenaStore
 from arena.study import RaterInfo, rater_code_revoked
 from arena.tables import WINNERS, Battle, Vote, utc_now
@@ -92,16 +92,9 @@ def record_vote(
     "rater_code_invalid" (the rater's personal code was revoked), "database_busy",
     "database_unavailable"; nothing is stored when it raises.
     """
-    reason = _checked_inputs(winner, reason, rater_language)
-    side_a, side_b = stored_transcript(transcript_a), stored_transcript(transcript_b)
-    for side, transcript in (("A", side_a), ("B", side_b)):
-        if not has_reply(transcript):
-            raise ArenaError("vote_before_replies", side=side)
-    settings = _settings_json(generation_settings)
+    vote = new_vote(winner, transcript_a, transcript_b, generation_settings,
+                    reason=reason, rater_language=rater_language)
     rater_id = rater.id if isinstance(rater, RaterInfo) else rater
-    vote = Vote(winner=winner, reason=reason, rater_language=rater_language,
-                conversation_language=conversation_language(side_a, side_b),
-                transcript_a=side_a, transcript_b=side_b, generation_settings=settings)
     try:
         with store.write() as session:
             return _write_vote(session, battle_id, rater_id, vote, leak_model_ids)
@@ -121,11 +114,35 @@ def _write_vote(session: Session, battle_id: str, rater_id: int, vote: Vote,
         raise ArenaError("rater_code_invalid")
     if battle.voted_at is not None:
         raise ArenaError("already_voted")
+    leaks = close_battle(session, battle, vote, leak_model_ids)
+    return VoteReceipt(battle.id, battle.model_a, battle.model_b, vote.winner,
+                       vote.conversation_language, leaks.flagged, leaks.reason, vote.voted_at)
+
+
+def new_vote(winner: str, transcript_a: Iterable, transcript_b: Iterable, generation_settings=None, *,
+             reason: str | None = None, rater_language: str | None = None) -> Vote:
+    """A vote row, not yet added: inputs checked, both transcripts as stored, the
+    conversation's language detected. Shared by people's votes and judges' (arena/judges.py),
+    so both are stored alike. Raises ArenaError as `record_vote` does."""
+    reason = _checked_inputs(winner, reason, rater_language)
+    side_a, side_b = stored_transcript(transcript_a), stored_transcript(transcript_b)
+    for side, transcript in (("A", side_a), ("B", side_b)):
+        if not has_reply(transcript):
+            raise ArenaError("vote_before_replies", side=side)
+    settings = _settings_json(generation_settings)
+    return Vote(winner=winner, reason=reason, rater_language=rater_language,
+                conversation_language=conversation_language(side_a, side_b),
+                transcript_a=side_a, transcript_b=side_b, generation_settings=settings)
+
+
+def close_battle(session: Session, battle: Battle, vote: Vote, leak_model_ids: Sequence[str] = (),
+                 now: datetime | None = None) -> LeakReport:
+    """Inside the write transaction: flag identity leaks in the replies, add the vote and
+    stamp it and its battle as voted (`now`, default the current time)."""
     leaks = find_identity_leaks({"A": _replies(vote.transcript_a), "B": _replies(vote.transcript_b)},
                                 [battle.model_a, battle.model_b, *leak_model_ids])
     vote.battle_id, vote.flagged_leak, vote.leak_reason = battle.id, leaks.flagged, leaks.reason
-    vote.voted_at = battle.voted_at = utc_now()
+    vote.voted_at = battle.voted_at = now or utc_now()
     session.add(vote)
     session.flush()  # constraint violations surface here, inside the transaction
-    return VoteReceipt(battle.id, battle.model_a, battle.model_b, vote.winner,
-                       vote.conversation_language, leaks.flagged, leaks.reason, vote.voted_at)
+    return leaks

@@ -80,20 +80,16 @@ def chat(
 
 
 def _open_model(model: str, adapters: list[str], load_in_4bit, prompt_format, endpoints, api_key_env):
-    """A local model loaded, or a remote one connected to (its server asked once)."""
-    from engine.endpoints import connect, is_remote, load_endpoints, parse_remote
-    from engine.loading import load_model
+    """engine.pool.open_model, its failures said on the terminal."""
+    from engine.pool import open_model
 
-    declared = {e.name: e for e in load_endpoints(endpoints)} if endpoints else {}
-    if model in declared or is_remote(model):
-        try:
-            return connect(declared.get(model) or parse_remote(model, api_key_env))
-        except ValueError as error:
-            raise typer.BadParameter(str(error), param_hint="--model") from None
-        except UserFacingError as error:
-            _err(error.message("en"))
-            raise typer.Exit(1) from None
-    return load_model(model, adapters, load_in_4bit, prompt_format=prompt_format)
+    try:
+        return open_model(model, adapters, load_in_4bit, prompt_format, endpoints, api_key_env)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--model") from None
+    except UserFacingError as error:
+        _err(error.message("en"))
+        raise typer.Exit(1) from None
 
 
 def _switch_adapter(loaded, options, args: list[str]):

@@ -170,10 +170,7 @@ class RemoteModel:
 def connect(endpoint: Endpoint) -> RemoteModel:
     """Ask the server about the model once. Raises UserFacingError (down, wrong key, no
     such model), so the app can keep its current model and say why."""
-    import openai
-
-    client = openai.OpenAI(base_url=endpoint.base_url, api_key=os.environ.get(endpoint.key_variable) or "EMPTY",
-                           timeout=openai.Timeout(endpoint.timeout_s, connect=10.0), max_retries=1)
+    client = make_client(endpoint)
     entry = _model_entry(client, endpoint)
     extra = getattr(entry, "model_extra", None) or {}
     reads_images = endpoint.multimodal if endpoint.multimodal is not None else "image" in (extra.get("modalities") or ())
@@ -184,6 +181,17 @@ def connect(endpoint: Endpoint) -> RemoteModel:
              endpoint.host, window, reads_images, counter)
     return RemoteModel(endpoint, remote_card(endpoint, reads_images), client, int(window), reads_images,
                        counter, tokenizer)
+
+
+def make_client(endpoint: Endpoint, max_retries: int = 1):
+    """The `openai` SDK client for an endpoint: the one way the app, the judges and the data
+    pipeline reach an OpenAI-compatible server (key from its variable, "EMPTY" for servers
+    that need none). `max_retries=1` repeats only a request that never began; callers
+    with their own backoff (the judges) pass 0."""
+    import openai
+
+    return openai.OpenAI(base_url=endpoint.base_url, api_key=os.environ.get(endpoint.key_variable) or "EMPTY",
+                         timeout=openai.Timeout(endpoint.timeout_s, connect=10.0), max_retries=max_retries)
 
 
 def _model_entry(client, endpoint: Endpoint):

@@ -70,6 +70,21 @@ def public_names(names, endpoints: dict[str, Endpoint] | None = None) -> dict[st
     return public
 
 
+def open_model(name: str, adapters: Sequence[str] = (), load_in_4bit: bool | None = None,
+               prompt_format: str | None = None, endpoints_file: str | Path | None = None,
+               api_key_env: str | None = None) -> LoadedModel | RemoteModel:
+    """One model for a command-line tool: a local card or directory loaded, or a remote one
+    (openai:MODEL@URL, or a name in `endpoints_file`) connected to, its server asked once.
+    Raises ValueError for a malformed remote spec, UserFacingError when its server
+    cannot be used."""
+    from engine.endpoints import load_endpoints
+
+    declared = {e.name: e for e in load_endpoints(endpoints_file)} if endpoints_file else {}
+    if name in declared or is_remote(name):
+        return connect(declared.get(name) or parse_remote(name, api_key_env))
+    return load_model(name, list(adapters), load_in_4bit, prompt_format=prompt_format)
+
+
 class ModelPool:
     def __init__(self, specs: Sequence[ModelSpec], replies_per_model: int = 1,
                  loader: Callable[..., LoadedModel] = load_model, has_gpu: Callable[[], bool] = gpu_available,

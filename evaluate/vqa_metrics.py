@@ -10,7 +10,12 @@ Source: github.com/corentin-ryr/MultiMedEval, `multimedeval/task_families.py` cl
 - closed question: the cleaned reference is "yes" or "no"; it counts as correct when the
   recall against the reference tokens, with "not" added to {"no"}, is at least 0.4;
 - open questions: mean recall ("openQuestionsRecall") and the share with recall >= 0.75.
-Corpus figures are plain means over questions. MultiMedEval's cleaning is English
+Corpus figures are plain means over questions.
+
+The closed/open split may instead come from the dataset (VQA-RAD's and SLAKE's own
+`answer_type`): pass `closed` per question. A closed question is then scored by the same
+rule whatever its answer ("left", "CT"), and a yes/no answer to an open question counts as
+open. Without `closed`, MultiMedEval's yes/no rule decides. MultiMedEval's cleaning is English
 (articles, number words, contractions); Arabic text passes through with only punctuation
 and case handling.
 """
@@ -20,6 +25,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from statistics import mean
+from typing import Sequence
 
 from sacrebleu.metrics import BLEU
 
@@ -91,7 +97,8 @@ class VQAItemScore:
     closed_correct: bool
 
 
-def score_answer(prediction: str, reference: str) -> VQAItemScore:
+def score_answer(prediction: str, reference: str, closed: bool | None = None) -> VQAItemScore:
+    """One question's scores; `closed`: the dataset's answer type (None: reference is yes/no)."""
     clean_pred, clean_ref = clean_str(prediction), clean_str(reference)
     predicted, correct = set(clean_pred.split()), set(clean_ref.split())
     overlap = len(predicted & correct)
@@ -99,19 +106,28 @@ def score_answer(prediction: str, reference: str) -> VQAItemScore:
     recall = overlap / len(correct) if correct else 0.0
     f1 = 2 * precision * recall / (precision + recall + 1e-8)
     bleu1 = _BLEU1.corpus_score([clean_pred], [[clean_ref]]).score / 100  # one pair: its sentence BLEU
-    closed = clean_ref in CLOSED_ANSWERS
+    if closed is None:
+        closed = clean_ref in CLOSED_ANSWERS
     closed_correct = False
     if closed:
         targets = correct | {"not"} if correct == {"no"} else correct
-        closed_correct = len(predicted & targets) / len(targets) >= 0.4
+        closed_correct = bool(targets) and len(predicted & targets) / len(targets) >= 0.4
     return VQAItemScore(recall, precision, f1, bleu1, closed, closed_correct)
 
 
-def vqa_scores(predictions: list[str], references: list[str]) -> dict:
-    """MultiMedEval's VQA metrics over a set of questions (0-1 scale)."""
+def vqa_scores(predictions: list[str], references: list[str],
+               closed: Sequence[bool | None] | None = None) -> dict:
+    """MultiMedEval's VQA metrics over a set of questions (0-1 scale).
+
+    `closed`: per question, the dataset's answer type (True closed, False open, None:
+    MultiMedEval's rule, the reference is yes/no); omitted: the rule for every question.
+    """
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
-    items = [score_answer(p, r) for p, r in zip(predictions, references)]
+    closed = [None] * len(references) if closed is None else list(closed)
+    if len(closed) != len(references):
+        raise ValueError(f"{len(closed)} answer types for {len(references)} references")
+    items = [score_answer(p, r, c) for p, r, c in zip(predictions, references, closed)]
     closed = [s for s in items if s.closed]
     open_ = [s for s in items if not s.closed]
     return {

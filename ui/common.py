@@ -65,6 +65,11 @@ def displayable(message):
     return {**message, "text": text}
 
 
+def markdown_escaped(plain: str) -> str:
+    """A typed name shown in Markdown as typed (no emphasis, links, tables or HTML from it)."""
+    return "".join(f"\\{ch}" if ch in "\\`*_{}[]()<>#+-.!|~" else ch for ch in plain)
+
+
 def warn(error: UserFacingError, lang: str, *more: str) -> None:
     """Tell the person what went wrong, in the interface language (a toast, no traceback)."""
     gr.Warning(" ".join([error.message(lang), *more]))

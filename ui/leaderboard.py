@@ -1,5 +1,7 @@
-"""The Leaderboard tab: ratings from the arena's votes, per conversation language, and the
-organiser's view (progress per rater, export of every vote with both transcripts).
+"""The Leaderboard tab: ratings from the arena's votes, per conversation language, LLM
+judges' ratings beside them with their agreement (ui/judge_board.py; never mixed into the
+raters' board), and the organiser's view (progress per rater, export of every vote with
+both transcripts).
 
 The numbers come from arena/ (the same code as `python -m evaluate.arena_ratings`), so
 the tab and the command line always agree. Only what is shown is translated: the tables'
@@ -24,8 +26,9 @@ from arena import ArenaStore, battles_frame, build_leaderboard, export_votes, lo
 from arena import ArenaError, AttemptLimiter, Leaderboard, client_address, create_rater, list_raters
 from arena.leaderboard import COLUMNS, MIN_MODEL_BATTLES, MIN_VOTES
 from engine.errors import UserFacingError
-from ui.common import warn
+from ui.common import markdown_escaped, warn
 from ui.downloads import Downloads, links_html
+from ui.judge_board import JudgeSection
 from ui.labels import Labels, Text
 from ui.sessions import browser_of
 from ui.strings import text
@@ -59,6 +62,7 @@ class LeaderboardHandlers:
         self.admin_limiter = AttemptLimiter("organiser code")
         self._boards: dict[tuple, Leaderboard] = {}
         self._boards_lock = threading.Lock()  # handlers run in Gradio's worker threads
+        self.judges = JudgeSection(store, study, UI_BOOTSTRAP_ROUNDS, shown_name)
 
     def show(self, language: str, include_flagged: bool, ui_lang: str):
         """Returns summary, table, plot, win-rate matrix, with headers in `ui_lang`."""
@@ -84,6 +88,18 @@ class LeaderboardHandlers:
         """After an interface-language switch: the board in the new language, if it has been
         shown at all (its summary is empty until then): the rest have nothing to translate."""
         return self.show(language, include_flagged, ui_lang) if summary else NO_CHANGE
+
+    def show_judges(self, language: str, include_flagged: bool, ui_lang: str):
+        """The Judges section beside the raters' board (ui/judge_board.py): a Markdown, empty
+        while no LLM judge has voted."""
+        try:
+            return self.judges.markdown(language or "all", bool(include_flagged), ui_lang)
+        except UserFacingError:  # `show` runs on the same events and has said what went wrong
+            return gr.update()
+
+    def show_judges_again(self, summary: str, language: str, include_flagged: bool, ui_lang: str):
+        """After an interface-language switch, as `show_again`."""
+        return self.show_judges(language, include_flagged, ui_lang) if summary else gr.update()
 
     def _board(self, language: str, include_flagged: bool) -> Leaderboard:
         """The view over the study's votes now: computed once per set of votes (the cache
@@ -125,7 +141,7 @@ class LeaderboardHandlers:
         except UserFacingError as error:  # a name already coded, an empty name, a busy database
             warn(error, ui_lang)
             return hidden, gr.update()
-        shown = text("admin_rater_code", ui_lang).format(name=_markdown_escaped(rater.display_name), code=rater_code)
+        shown = text("admin_rater_code", ui_lang).format(name=markdown_escaped(rater.display_name), code=rater_code)
         return gr.update(value=shown, visible=True), gr.update(value="")
 
     def export(self, code: str, ui_lang: str, request: gr.Request = None):
@@ -171,11 +187,6 @@ def board_summary(board: Leaderboard, lang: str) -> str:
     return "\n\n".join(parts)
 
 
-def _markdown_escaped(plain: str) -> str:
-    """A typed name shown in Markdown as typed (no emphasis, links or HTML from it)."""
-    return "".join(f"\\{ch}" if ch in "\\`*_{}[]()<>#+-.!|~" else ch for ch in plain)
-
-
 def build_leaderboard_tab(handlers: LeaderboardHandlers, ui_lang, labels: Labels) -> SimpleNamespace:
     """Inside a gr.Tabs: the Leaderboard tab, wired; its texts go to `labels`."""
     w = SimpleNamespace()
@@ -193,6 +204,7 @@ def build_leaderboard_tab(handlers: LeaderboardHandlers, ui_lang, labels: Labels
                              y_title=Text("lb_col_rating"), elem_id="lb-plot")
         w.win_rates = labels.make(gr.Dataframe, label=Text("lb_win_rates"), interactive=False,
                                   elem_id="lb-win-rates")
+        w.judges = gr.Markdown(elem_id="lb-judges")  # LLM judges: nothing until one has voted
         with labels.make(gr.Accordion, label=Text("admin"), open=False, elem_id="lb-admin"):
             w.admin_code = labels.make(gr.Textbox, label=Text("admin_code"), type="password",
                                        elem_id="lb-admin-code")
@@ -212,7 +224,9 @@ def build_leaderboard_tab(handlers: LeaderboardHandlers, ui_lang, labels: Labels
     inputs = [w.language, w.include_flagged, ui_lang]
     for event in (w.refresh.click, w.language.change, w.include_flagged.change, w.tab.select):
         event(handlers.show, inputs, shown, api_name=False)
+        event(handlers.show_judges, inputs, [w.judges], api_name=False)
     ui_lang.change(handlers.show_again, [w.summary, *inputs], shown, api_name=False)
+    ui_lang.change(handlers.show_judges_again, [w.summary, *inputs], [w.judges], api_name=False)
     w.admin_show.click(handlers.progress, [w.admin_code, ui_lang], [w.progress, w.export_files], api_name=False)
     w.add_rater.click(handlers.add_rater, [w.admin_code, w.new_rater_name, ui_lang],
                       [w.new_rater_code, w.new_rater_name], api_name=False)

@@ -137,6 +137,20 @@ STRINGS = MappingProxyType({
         "lb_col_ties": "Ties",
         "lb_col_losses": "Losses",
         "lb_col_win_rate": "Win rate",
+        "lb_judges": "LLM judges",
+        "lb_judges_intro": "Votes of language models acting as judges (raters `judge:<model>`): each compares the two "
+                           "replies in both orders, and a verdict that changes with the order counts as a tie. They "
+                           "are never counted in the ratings above. Agreement: the share of the raters' battles a "
+                           "judge re-judged where it chose the same winner (“both bad” counts as a tie); rank "
+                           "correlation: Spearman's, between its ratings and the raters'; order flips: the share of "
+                           "its verdicts that changed with the order.",
+        "lb_judge_agreed": "{judge} agreed with the raters on {agreed} of {compared} battles ({share})",
+        "lb_judge_not_compared": "{judge} has re-judged none of the raters' battles yet",
+        "lb_judge_rank": "rank correlation {rho}",
+        "lb_judge_rank_none": "rank correlation not defined yet (fewer than two models in common, or tied ratings)",
+        "lb_judge_flips": "order flips {rate}",
+        "lb_judge_line": "{agreement}; {rank}; {flips}.",
+        "lb_judge_votes": "{battles} of its votes counted.",
         "admin": "Study progress and export (organiser)",
         "admin_code": "Organiser code",
         "admin_show": "Show progress",
@@ -269,6 +283,19 @@ STRINGS = MappingProxyType({
         "lb_col_ties": "التعادلات",
         "lb_col_losses": "الهزائم",
         "lb_col_win_rate": "نسبة الفوز",
+        "lb_judges": "المحكّمون الآليون (نماذج لغوية)",
+        "lb_judges_intro": "أصوات نماذج لغوية تعمل محكّمين (مقيّمون باسم `judge:<model>`): يقارن كلٌّ منها الردّين "
+                           "بالترتيبين، ويُعدّ الحكم الذي يتغيّر بتغيّر الترتيب تعادلًا. لا تُحتسب أبدًا في التقييمات "
+                           "أعلاه. الاتفاق: نسبة مواجهات المقيّمين التي أعاد المحكّم الحكم فيها فاختار الفائز نفسه "
+                           "(«كلاهما سيئ» يُعدّ تعادلًا)؛ ارتباط الترتيب: معامل سبيرمان بين تقييماته وتقييمات "
+                           "المقيّمين؛ تبدّل الترتيب: نسبة أحكامه التي تغيّرت بتغيّر الترتيب.",
+        "lb_judge_agreed": "اتفق {judge} مع المقيّمين في {agreed} من {compared} مواجهة ({share})",
+        "lb_judge_not_compared": "لم يُعِد {judge} الحكم في أيٍّ من مواجهات المقيّمين بعد",
+        "lb_judge_rank": "ارتباط الترتيب {rho}",
+        "lb_judge_rank_none": "ارتباط الترتيب غير معرّف بعد (أقل من نموذجين مشتركين، أو تقييمات متساوية)",
+        "lb_judge_flips": "تبدّل الترتيب {rate}",
+        "lb_judge_line": "{agreement}؛ {rank}؛ {flips}.",
+        "lb_judge_votes": "عدد أصواته المحتسبة {battles}.",
         "admin": "تقدّم الدراسة والتصدير (للمنظِّم)",
         "admin_code": "رمز المنظِّم",
         "admin_show": "عرض التقدّم",

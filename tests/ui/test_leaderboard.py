@@ -6,12 +6,13 @@ from __future__ import annotations
 import gradio as gr
 import pytest
 
-from arena import ensure_study, join_study, open_store, record_vote, start_battle
+from arena import ensure_study, join_study, load_votes, open_store, record_judge_verdict, record_vote, start_battle
 from arena.leaderboard import COLUMNS, MIN_MODEL_BATTLES, MIN_VOTES
 from engine.pool import ModelPool, ModelSpec
 from tests.arena.conftest import transcript
 from tests.ui.test_strings import arabic_letters
 from ui.arena_round import ArenaConfig
+from ui.judge_board import public_judge
 from ui.leaderboard import LeaderboardHandlers, column_headers
 from ui.strings import text
 
@@ -77,6 +78,51 @@ def test_a_new_vote_is_shown_and_a_language_switch_shows_the_board_again(store):
     assert "عدد الأصوات المحتسبة 1" in summary and table.columns[0] == "المرتبة"
 
 
+def judge(store, judge_model: str = "gpt-4o", *, same: bool = True) -> None:
+    """The judge re-judges every person's vote: the same winner or the other one, the
+    second of its two orders flipping on the first vote."""
+    for index, person in enumerate(load_votes(store, "default")):
+        other = {"model_a": "model_b", "model_b": "model_a"}.get(person.winner, "model_a")
+        winner = person.winner if same else other
+        record_judge_verdict(store, "default", judge_model, person.model_a, person.model_b, winner,
+                             person.transcript_a, person.transcript_b, verdict_ab=winner,
+                             verdict_ba=winner if index else "tie", prompt_version="v1",
+                             source_battle_id=person.battle_id)
+
+
+def test_the_judges_section_shows_only_once_a_judge_has_voted(store):
+    vote(store, ["model_a", "model_b", "model_a", "model_a"])
+    board = LeaderboardHandlers(store, "default", None)
+    assert board.show_judges("all", False, "en") == ""
+    judge(store)
+    judge(store, "claude", same=False)
+    english = board.show_judges("all", False, "en")
+    assert english.startswith("### LLM judges") and "never counted in the ratings above" in english
+    assert "judge:gpt\\-4o agreed with the raters on 4 of 4 battles (100%); rank correlation 1.00; " \
+           "order flips 25%." in english
+    assert "judge:claude agreed with the raters on 0 of 4 battles (0%); rank correlation -1.00" in english
+    assert english.index("#### judge:claude") < english.index("#### judge:gpt")
+    assert "| Rank | Model | Rating |" in english and "| bimedix2\\-8b |" in english
+    # The raters' board is as it was: the judges' eight votes are not in it.
+    assert "4 votes counted" in board.show("all", False, "en")[0]
+    arabic = board.show_judges("all", False, "ar")
+    assert arabic.startswith("### " + text("lb_judges", "ar"))
+    assert "اتفق \u2066judge:gpt\\-4o\u2069 مع المقيّمين في 4 من 4 مواجهة (\u2066100%\u2069)" in arabic
+    assert "ارتباط الترتيب \u2066-1.00\u2069" in arabic and "| المرتبة | النموذج |" in arabic
+    assert board.show_judges("ar", False, "en").count(text("lb_empty", "en")) == 2  # no Arabic votes
+
+
+def test_the_judges_section_follows_a_language_switch_and_hides_server_addresses(store):
+    vote(store)
+    judge(store, "openai:gpt-4o@http://10.0.0.5:8000/v1")
+    board = LeaderboardHandlers(store, "default", None, shown_name=lambda model: model.upper())
+    assert board.show_judges_again("", "all", False, "ar") == gr.update()
+    arabic = board.show_judges_again("1 votes counted", "all", False, "ar")
+    assert text("lb_judges_intro", "ar") in arabic and "10.0.0.5" not in arabic
+    assert "judge:openai:gpt\\-4o" in arabic and "BIMEDIX2\\-8B" in arabic  # the public names
+    assert public_judge("/models/qwen2-7b/") == "qwen2-7b" and public_judge("gpt-4o") == "gpt-4o"
+
+
 @pytest.fixture(scope="module")
 def app(tiny_dirs, tmp_path_factory):
     from ui.chat import build_chat_app
@@ -92,3 +138,7 @@ def test_the_tabs_hold_nothing_but_tabs(app):
     tabs = next(block for block in app.blocks.values() if getattr(block, "elem_id", None) == "bmx-tabs")
     assert [type(child) for child in tabs.children] == [gr.Tab] * 3
     assert [child.elem_id for child in tabs.children] == ["chat-tab", "arena-tab", "leaderboard-tab"]
+
+
+def test_the_leaderboard_tab_has_a_judges_section(app):
+    assert any(getattr(block, "elem_id", None) == "lb-judges" for block in app.blocks.values())
