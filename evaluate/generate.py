@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import sys
 import time
-from contextlib import nullcontext
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Optional, Sequence
 
@@ -29,6 +28,7 @@ import typer
 from engine.errors import UserFacingError
 from engine.generation import GenerationSettings
 from engine.messages import Message
+from engine.prompt_input import reads_images
 from engine.reply_stream import ReplyOptions
 from evaluate.answers import AnswerRecord, answers_path, append_answers, read_answers
 from evaluate.open_tasks import TASK_NAMES, OpenItem, load_open_task
@@ -121,30 +121,20 @@ def answer_batch(model, items: Sequence[OpenItem], records: list[AnswerRecord], 
             result["completion"] += reply.completion_tokens
             result["seconds"] += seconds
             result["language"] = reply.language
-    return [_finished(records[i], results[i], bool(first_images[i]) and _reads_images(model)) for i in alive]
+    return [_finished(records[i], results[i], bool(first_images[i]) and reads_images(model)) for i in alive]
 
 
 def _item_options(item: OpenItem, options: ReplyOptions) -> ReplyOptions:
     """The run's options, except where an item's reference is in another language than the
     task (an Arabic instruction over an English-only report): the reply follows the reference."""
-    from dataclasses import replace
-
     wanted = item.meta.get("reference_lang")
     return replace(options, reply_language=wanted) if wanted and wanted != options.reply_language else options
 
 
 def _finished(record: AnswerRecord, result: dict, image_sent: bool) -> AnswerRecord:
-    from dataclasses import replace
-
     return replace(record, answers=result["answers"], finish_reasons=result["finish"], image_sent=image_sent,
                    prompt_tokens=result["prompt"], completion_tokens=result["completion"],
                    reply_language=result["language"], seconds=round(result["seconds"], 3))
-
-
-def _reads_images(model) -> bool:
-    from engine.prompt_input import reads_images
-
-    return reads_images(model)
 
 
 def _image_for(item: OpenItem, image_dir: Path | None, summary: RunSummary) -> tuple:
@@ -165,15 +155,16 @@ def replies_together(model, histories: list[list[Message]], options: Sequence[Re
     """One reply per history (each with its options), asked for together: (text, Reply,
     seconds) or the UserFacingError that refused or ended it."""
     from engine.batch import BatchingTokens
-    from engine.endpoints import RemoteModel
     from engine.reply import reply
 
-    batching = None if isinstance(model, RemoteModel) else BatchingTokens()
+    # A local model generates the histories as one batch; a remote one ignores the backend
+    # and gets the requests at once, since they are read together below.
+    batching = BatchingTokens()
     started: list = []
-    with batching.together() if batching else nullcontext():
+    with batching.together():
         for history, asked in zip(histories, options):
             try:
-                started.append(reply(model, history, asked, **({"backend": batching} if batching else {})))
+                started.append(reply(model, history, asked, backend=batching))
             except UserFacingError as error:
                 started.append(error)
     with ThreadPoolExecutor(max_workers=max(1, len(histories)), thread_name_prefix="bimedix-eval") as pool:

@@ -99,18 +99,25 @@ def _judge(protocol, client, files, orders, paths, db, study, from_store, no_sto
     """(judgment lines, one summary per answer file, protocol extras)."""
     if protocol == "pairwise":
         return _pairwise(client, files, db, study, from_store, no_store, quiet)
-    module = bimed_mbench if protocol == "bimed-mbench" else uphill
+    make_requests, read_judgments, score = _per_answer_protocol(protocol, orders)
     lines, runs = [], []
     for path, records in zip(paths, files):
-        requests = (bimed_mbench.requests(records, orders) if module is bimed_mbench else uphill.requests(records))
+        requests = make_requests(records)
         results = client.run(requests, _progress(len(requests), quiet, path.name))
-        judged = (bimed_mbench.judgments(records, results, orders) if module is bimed_mbench
-                  else uphill.judgments(records, results))
-        table = bimed_mbench.scores(judged, orders) if module is bimed_mbench else uphill.scores(judged)
+        judged = read_judgments(records, results)
         lines += judged
         runs.append({"answers": str(path), "model": records[0].model, "lang": records[0].lang,
-                     "items": len(records), "scores": table})
+                     "items": len(records), "scores": score(judged)})
     return lines, runs, {}
+
+
+def _per_answer_protocol(protocol: str, orders):
+    """(requests, judgments, scores) of a protocol that judges each answer on its own."""
+    if protocol == "bimed-mbench":
+        return (lambda records: bimed_mbench.requests(records, orders),
+                lambda records, results: bimed_mbench.judgments(records, results, orders),
+                lambda lines: bimed_mbench.scores(lines, orders))
+    return uphill.requests, uphill.judgments, uphill.scores
 
 
 def _pairwise(client, files, db, study, from_store, no_store, quiet):

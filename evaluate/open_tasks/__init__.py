@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 from typing import Callable
 
@@ -21,7 +20,7 @@ from evaluate.open_tasks.bimed_mbench import load_bimed_mbench
 from evaluate.open_tasks.conversations import load_conversations
 from evaluate.open_tasks.items import OpenItem
 from evaluate.open_tasks.uphill import load_uphill
-from evaluate.tasks import default_data_dir
+from evaluate.tasks import default_data_dir, sample
 
 
 def _vqa(name: str) -> Callable:
@@ -71,11 +70,7 @@ def load_open_task(task: str, lang: str, source: str | Path | None = None, limit
         source = DEFAULT_SOURCES[task]()
         if source is None and task != "conversations":
             raise ValueError(f"task {task!r}: ../shared/data is absent; give --data")
-    items = LOADERS[task](lang, Path(source) if source is not None else None)
-    if limit is not None and limit < len(items):
-        chosen = sorted(random.Random(seed).sample(range(len(items)), limit))
-        items = [items[index] for index in chosen]
-    return items
+    return sample(LOADERS[task](lang, Path(source) if source is not None else None), limit, seed)
 
 
 __all__ = ["LOADERS", "OpenItem", "TASK_NAMES", "load_open_task"]

@@ -57,7 +57,7 @@ def read_task_file(path: Path, task_id: str, lang: str) -> list[MCQItem]:
     return items
 
 
-def sample(items: list[MCQItem], limit: int | None, seed: int = 1234) -> list[MCQItem]:
+def sample(items: list, limit: int | None, seed: int = 1234) -> list:
     """`limit` items drawn at random with a fixed seed, kept in file order.
 
     Not the first N: some releases are sorted (PubMedQA's label file is sorted by label),
