@@ -32,6 +32,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from arena.errors import ArenaError
+from engine.errors import UserFacingError
 from arena.tables import Base
 
 DATA_ENV = "BIMEDIX_DATA_DIR"
@@ -63,13 +64,19 @@ def database_url(target: str | Path | None = None, data_dir: str | Path | None =
     return f"sqlite:///{Path(target).expanduser().resolve()}"
 
 
-class ArenaStore:
-    """An engine plus read/write sessions; share one per process (it is thread-safe)."""
+class DatabaseStore:
+    """An engine plus read/write sessions; share one per process (it is thread-safe).
+
+    Lock and connection failures become `error_type("database_busy" | "database_unavailable")`,
+    a UserFacingError worded for the people who use that database (the translation
+    pipeline's store is one too)."""
+
+    error_type: type[UserFacingError] = ArenaError
 
     def __init__(self, engine: Engine, busy_timeout_s: float):
         self.engine = engine
         self.busy_timeout_s = busy_timeout_s
-        self._write_engine = engine.execution_options(**{_WRITE_OPTION: True})
+        self._write_engine = write_engine(engine)
 
     @property
     def url(self) -> str:
@@ -98,11 +105,17 @@ class ArenaStore:
         except OperationalError as error:
             raise self._user_error(error) from error
 
-    def _user_error(self, error: OperationalError) -> ArenaError:
+    def _user_error(self, error: OperationalError) -> UserFacingError:
         text = str(error.orig).lower()
         if "locked" in text or "busy" in text or "lock timeout" in text:
-            return ArenaError("database_busy", seconds=f"{self.busy_timeout_s:g}")
-        return ArenaError("database_unavailable", detail=str(error.orig)[:200])
+            return self.error_type("database_busy", seconds=f"{self.busy_timeout_s:g}")
+        return self.error_type("database_unavailable", detail=str(error.orig)[:200])
+
+
+class ArenaStore(DatabaseStore):
+    """The vote store (arena/tables.py)."""
+
+    error_type = ArenaError
 
 
 def open_store(
@@ -118,16 +131,28 @@ def open_store(
     (default: see `default_data_dir`). `busy_timeout_s`: how long a write waits for
     another writer before failing with ArenaError("database_busy").
     """
-    full_url = make_url(database_url(url, data_dir))
-    engine = create_engine(full_url, echo=echo)
-    if full_url.get_backend_name() == "sqlite":
-        _prepare_sqlite(engine, full_url.database, busy_timeout_s)
-    store = ArenaStore(engine, busy_timeout_s)
+    store = ArenaStore(database_engine(database_url(url, data_dir), busy_timeout_s, echo), busy_timeout_s)
     with store._mapped_errors(), store._write_engine.begin() as connection:
         # Inside the write lock, so processes starting together cannot both decide a
         # table is missing and then collide creating it.
         Base.metadata.create_all(connection)
     return store
+
+
+def database_engine(url: str, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S, echo: bool = False) -> Engine:
+    """An SQLAlchemy engine for `url`, with SQLite set up as described above (WAL,
+    busy timeout, BEGIN IMMEDIATE on `write_engine(engine)`); other databases as they are.
+    The translation pipeline's store (train/translate) uses it too."""
+    full_url = make_url(url)
+    engine = create_engine(full_url, echo=echo)
+    if full_url.get_backend_name() == "sqlite":
+        _prepare_sqlite(engine, full_url.database, busy_timeout_s)
+    return engine
+
+
+def write_engine(engine: Engine) -> Engine:
+    """The same engine, whose transactions take SQLite's write lock at BEGIN."""
+    return engine.execution_options(**{_WRITE_OPTION: True})
 
 
 def _prepare_sqlite(engine: Engine, database: str | None, busy_timeout_s: float) -> None:

@@ -38,3 +38,45 @@ def tiny_dirs(tmp_path_factory):
         return built[family]
 
     return get
+
+
+SCRIPTED_MODEL = "scripted-judge-1"
+
+
+@pytest.fixture
+def scripted(tmp_path):
+    """start(script, model) -> (spec openai:MODEL@URL, stats()) of a scripted OpenAI-compatible
+    server (tests/evaluate/scripted_judge.py, a real uvicorn subprocess) that lives for the test."""
+    import json
+    import sys
+
+    import httpx
+
+    from evaluate.servers import free_port, subprocess_server
+
+    servers = []
+
+    def start(script: dict, model: str = SCRIPTED_MODEL):
+        path = tmp_path / f"script-{len(servers)}.json"
+        path.write_text(json.dumps(script), encoding="utf-8")
+        port = free_port()
+        context = subprocess_server([sys.executable, "-m", "tests.evaluate.scripted_judge", str(path), str(port)],
+                                    port, "/health", "scripted")
+        context.__enter__()
+        servers.append(context)
+        url = f"http://127.0.0.1:{port}"
+        return f"openai:{model}@{url}/v1", lambda: httpx.get(f"{url}/stats", timeout=5).json()
+
+    yield start
+    for context in servers:
+        context.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="module")
+def tiny_server(tiny_dirs):
+    """`python -m engine serve` on the tiny Llama: (base URL, its model id: the folder's name)."""
+    from evaluate.servers import engine_server
+
+    model = tiny_dirs("llama")
+    with engine_server(f"--model={model}") as url:
+        yield url, model.name

@@ -82,7 +82,7 @@ def load_source(source: SourceSettings, cache_dir: str | None = None) -> Dataset
     return dataset
 
 
-def _image_paths(field, image_folder: str | None, problems: list[str]) -> list[str]:
+def _image_paths(field, image_folder: str | None, problems: list[str], check_files: bool = True) -> list[str]:
     if field is None:
         return []
     names = [field] if isinstance(field, str) else field
@@ -94,7 +94,7 @@ def _image_paths(field, image_folder: str | None, problems: list[str]) -> list[s
         path = Path(name).expanduser()
         if not path.is_absolute() and image_folder:
             path = Path(image_folder).expanduser() / path
-        if not path.is_file():
+        if check_files and not path.is_file():
             problems.append(f"image file not found: {path}")
         paths.append(str(path))
     return paths
@@ -145,14 +145,17 @@ def _order_problems(messages: list[dict]) -> list[str]:
     return problems
 
 
-def parse_sample(row: dict, image_folder: str | None = None, allow_images: bool = True) -> ParsedSample:
-    """Structured messages of one raw sample, and every problem found in it."""
+def parse_sample(row: dict, image_folder: str | None = None, allow_images: bool = True,
+                 check_image_files: bool = True) -> ParsedSample:
+    """Structured messages of one raw sample, and every problem found in it.
+    `check_image_files=False`: the paths are not looked up (the translation pipeline sends
+    only the text)."""
     turns = row.get("conversations")
     if not isinstance(turns, list) or not turns:
         return ParsedSample([], ["no `conversations` list (expected [{from: human, value: ...}, "
                                  "{from: gpt, value: ...}, ...])"])
     problems: list[str] = []
-    images = _image_paths(row.get("image"), image_folder, problems)
+    images = _image_paths(row.get("image"), image_folder, problems, check_image_files)
     if images and not allow_images:
         problems.append("the sample has images but this model reads text only")
     messages: list[dict] = []

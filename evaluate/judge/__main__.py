@@ -12,7 +12,6 @@ tables, the judge, the prompt version, calls, cache hits, tokens, cost, wall tim
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -22,7 +21,7 @@ import typer
 from evaluate.answers import read_answers
 from evaluate.judge import bimed_mbench, pairwise, uphill
 from evaluate.judge.cache import JudgmentCache
-from evaluate.judge.client import JudgeClient
+from evaluate.judge.client import JudgeClient, progress_bar
 
 PROTOCOLS = ("bimed-mbench", "uphill", "pairwise")
 ORDER_CHOICES = {"reference-first": ("reference-first",), "model-first": ("model-first",),
@@ -103,7 +102,7 @@ def _judge(protocol, client, files, orders, paths, db, study, from_store, no_sto
     lines, runs = [], []
     for path, records in zip(paths, files):
         requests = make_requests(records)
-        results = client.run(requests, _progress(len(requests), quiet, path.name))
+        results = client.run(requests, progress_bar(len(requests), quiet, path.name))
         judged = read_judgments(records, results)
         lines += judged
         runs.append({"answers": str(path), "model": records[0].model, "lang": records[0].lang,
@@ -127,25 +126,13 @@ def _pairwise(client, files, db, study, from_store, no_store, quiet):
     battles = (pairwise.battles_from_store(store, study) if from_store
                else pairwise.battles_from_answers(files[0], files[1]))
     requests = pairwise.requests(battles)
-    results = client.run(requests, _progress(len(requests), quiet, "pairwise"))
+    results = client.run(requests, progress_bar(len(requests), quiet, "pairwise"))
     lines = pairwise.judgments(battles, results)
     table = pairwise.scores(lines)
     recorded = 0 if no_store else pairwise.record(store, study, client.model, requests[0].prompt.label if requests
                                                   else "", battles, lines)
     extra = {"store": None if no_store else store.url, "study": study, "recorded_votes": recorded}
     return lines, [{"battles": len(battles), "scores": table}], extra
-
-
-def _progress(total: int, quiet: bool, label: str):
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, desc=label, unit="call", disable=quiet, file=sys.stderr, dynamic_ncols=True)
-
-    def update(result) -> None:
-        bar.update(1)
-        if bar.n >= total:
-            bar.close()
-    return update
 
 
 def _write(out: Path, protocol: str, client: JudgeClient, lines: list, runs: list, extra: dict, seconds: float):

@@ -133,6 +133,15 @@ class JudgeClient:
                     on_result(result)
         return results  # type: ignore[return-value]
 
+    def answer(self, request: JudgeRequest) -> JudgeResult:
+        """One request: from the cache when answered before, else asked (with retries).
+        For callers whose next request depends on this answer (translate, then score)."""
+        hit = self.cache.get(self._key(request))
+        if hit is None:
+            return self.ask(request)
+        self._count_hit(hit)
+        return JudgeResult(request, hit.text, True, hit.prompt_tokens, hit.completion_tokens)
+
     def _key(self, request: JudgeRequest) -> str:
         return cache_key(self.model, request.prompt.label, self._body(request))
 
@@ -215,3 +224,19 @@ def _retry_after(error) -> float | None:
 def _describe(error: Exception) -> str:
     status = getattr(error, "status_code", None)
     return f"HTTP {status}: {getattr(error, 'message', error)}"[:300] if status else f"{type(error).__name__}: {error}"[:300]
+
+
+def progress_bar(total: int, quiet: bool, label: str, unit: str = "call") -> Callable[[object], None]:
+    """A callback for `JudgeClient.run`'s `on_result` (or any per-result hook) that counts
+    results on a tqdm bar on stderr, closed at `total`."""
+    import sys
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=label, unit=unit, disable=quiet or not total, file=sys.stderr, dynamic_ncols=True)
+
+    def update(_result) -> None:
+        bar.update(1)
+        if bar.n >= total:
+            bar.close()
+    return update

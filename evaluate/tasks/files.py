@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -104,3 +105,14 @@ def usmle_items(folder: Path, lang: str = "en", include_image_questions: bool = 
 
 def _json_or(path: Path, default):
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else default
+
+
+def items_of_file(path: Path, task_id: str, lang: str = "en") -> list[MCQItem]:
+    """The file's items; raises FileNotFoundError, or SchemaError for an unknown layout."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    if task_id == "usmle" and re.fullmatch(r"step\d\.json", path.name):
+        # A USMLE step file holds no answers: they are in stepN_solutions.json beside it.
+        return [item for item in usmle_items(path.parent, lang) if item.item_id.startswith(f"{path.stem}-")]
+    labels = pubmedqa_labels(path.parent) if task_id == "pubmedqa" else None
+    return items_from_file(path, task_id, lang, labels)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import glob
+import os
+from fnmatch import fnmatch
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 # The six medical MMLU subsets in the order of the BiMediX tables.
 MMLU_SUBJECTS = ("clinical_knowledge", "college_biology", "college_medicine", "medical_genetics",
@@ -84,3 +86,15 @@ def find_file(candidates: list[Path]) -> Path | None:
         if matches:
             return Path(matches[0])
     return None
+
+
+def infer_task(path: Path) -> str:
+    """The task whose release layout matches the path's tail (e.g. medqa_usmle_4opt/*.jsonl),
+    else the file's stem."""
+    parts = Path(os.path.abspath(path)).parts  # abspath, not resolve: a linked data folder keeps its name
+    for task_id, spec in TASKS.items():
+        for pattern in spec.release_files:
+            depth = len(PurePosixPath(pattern).parts)
+            if len(parts) >= depth and fnmatch("/".join(parts[-depth:]), pattern):
+                return task_id
+    return path.stem

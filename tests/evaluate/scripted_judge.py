@@ -3,15 +3,21 @@
     python -m tests.evaluate.scripted_judge SCRIPT.json PORT
 
 The script: {"rules": [{"contains": TEXT, "reply": TEXT, "status": CODE, "times": N}],
-"default": TEXT}. A request's user message is matched against the rules in order; a rule
+"default": TEXT}. A request's user message is matched against the rules in order (a list
+of texts in "contains" matches when the message holds every one of them); a rule
 with "status" answers that HTTP error (with Retry-After: 0 on 429) for its first "times"
 matches (always without "times"), and later matches fall through to the next rules. What
 cannot run here (a paid judge's answers) comes from the script; the client, the HTTP and
-the retries are real. GET /stats: requests received, per rule.
+the retries are real. A rule with "echo_json": {"after": MARKER, "prefix": TEXT} answers the
+JSON object that follows MARKER in the message with TEXT put before each string value (a
+stand-in translator that keeps every number, placeholder and name). "delay": SECONDS waits
+before answering (a slow model, so a test can stop its client mid-call). GET /stats:
+requests received, per rule.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from collections import Counter
@@ -40,19 +46,31 @@ def build(script: dict) -> FastAPI:
         seen["all"] += 1
         user = next((m["content"] for m in reversed(body["messages"]) if m["role"] == "user"), "")
         for index, rule in enumerate(script.get("rules", [])):
-            if rule["contains"] not in user:
+            wanted = rule["contains"] if isinstance(rule["contains"], list) else [rule["contains"]]
+            if not all(text in user for text in wanted):
                 continue
             seen[str(index)] += 1
+            if rule.get("delay"):
+                await asyncio.sleep(rule["delay"])
             if "status" in rule:
                 if seen[str(index)] <= rule.get("times", 10**9):
                     headers = {"retry-after": "0"} if rule["status"] == 429 else {}
                     return JSONResponse({"error": {"message": f"scripted {rule['status']}", "type": "scripted",
                                                    "param": None, "code": None}}, rule["status"], headers)
                 continue
+            if "echo_json" in rule:
+                return _completion(body, _echo_json(user, **rule["echo_json"]))
             return _completion(body, rule["reply"])
         return _completion(body, script.get("default", ""))
 
     return app
+
+
+def _echo_json(user: str, after: str, prefix: str) -> str:
+    start = user.index("{", user.index(after))
+    value, _ = json.JSONDecoder().raw_decode(user[start:])
+    return json.dumps({key: prefix + text if isinstance(text, str) else text for key, text in value.items()},
+                      ensure_ascii=False)
 
 
 def _completion(body: dict, text: str) -> dict:

@@ -5,40 +5,19 @@ client, its cache and resuming."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
-import httpx
 import pytest
 from typer.testing import CliRunner
 
 from evaluate.answers import AnswerRecord, append_answers
 from evaluate.judge.__main__ import app
 from evaluate.open_tasks import load_open_task
-from evaluate.servers import engine_server, free_port, subprocess_server
+from evaluate.servers import free_port
 
-JUDGE = "scripted-judge-1"
+JUDGE = "scripted-judge-1"  # the model id the `scripted` fixture serves by default
 
 
-@pytest.fixture
-def scripted(tmp_path):
-    """start(script) -> (judge spec, stats()) of a scripted server that lives for the test."""
-    servers = []
-
-    def start(script: dict):
-        path = tmp_path / f"script-{len(servers)}.json"
-        path.write_text(json.dumps(script), encoding="utf-8")
-        port = free_port()
-        context = subprocess_server([sys.executable, "-m", "tests.evaluate.scripted_judge", str(path), str(port)],
-                                    port, "/health", "scripted-judge")
-        context.__enter__()
-        servers.append(context)
-        url = f"http://127.0.0.1:{port}"
-        return f"openai:{JUDGE}@{url}/v1", lambda: httpx.get(f"{url}/stats", timeout=5).json()
-
-    yield start
-    for context in servers:
-        context.__exit__(None, None, None)
 
 
 def answer_file(path: Path, items, answers: list[str], model: str = "model-x") -> Path:
@@ -170,12 +149,6 @@ def test_the_wrong_protocol_for_a_file_is_refused(mbench_answers, tmp_path):
     assert result.exit_code == 2 and "not uphill" in result.output
 
 
-@pytest.fixture(scope="module")
-def tiny_server(tiny_dirs):
-    """`engine serve` on the tiny Llama: (base URL, its model id)."""
-    model = tiny_dirs("llama")
-    with engine_server(f"--model={model}") as url:
-        yield url, model.name
 
 
 def test_answers_from_a_remote_model(tiny_server, fixtures, tmp_path):

@@ -8,7 +8,7 @@ import pytest
 from arena import ensure_study, join_study, open_store, record_vote, start_battle, store_leaderboards
 from arena.judges import judge_agreement, load_judge_votes
 from evaluate.open_tasks import OpenItem
-from tests.evaluate.test_judge_http import JUDGE, answer_file, judge, read, scripted  # noqa: F401 (fixture)
+from tests.evaluate.test_judge_http import JUDGE, answer_file, judge, read
 
 CONVERSATIONS = [OpenItem("conversations", "en", str(n), (f"question {n}",)) for n in range(4)]
 
