@@ -1,9 +1,19 @@
-"""Shared fixtures: the real offline preview model (a PyPI package, no hub) and tiny
-random models written in the real hub layouts by engine.tiny_models."""
+"""Shared fixtures: the real offline preview model (a PyPI package, no hub), tiny random
+models written in the real hub layouts by engine.tiny_models, servers in subprocesses, and
+a real browser.
+
+Browser tests use Debian's chromium through Playwright, one Playwright per test session
+(a second one in the same process fails: its event loop is already running). Where
+chromium or playwright is missing they are skipped with the reason, except in CI (the CI
+variable is set), where a missing browser fails the run rather than letting browser tests
+pass silently.
+"""
 
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +24,12 @@ import pytest
 for _variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_EVALUATE_OFFLINE"):
     os.environ.setdefault(_variable, "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+CHROMIUM = os.environ.get("BIMEDIX_CHROMIUM", "/usr/bin/chromium")  # Debian's package
+# The closed network refuses chromium's background connections; these keep it quiet.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="session")
@@ -80,3 +96,60 @@ def tiny_server(tiny_dirs):
     model = tiny_dirs("llama")
     with engine_server(f"--model={model}") as url:
         yield url, model.name
+
+
+def browser_unavailable() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (pip install -r requirements-test.txt)"
+    if not os.access(CHROMIUM, os.X_OK):
+        return f"{CHROMIUM} is missing (apt-get install -y chromium, or run bash scripts/test.sh as root)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def playwright_driver():
+    reason = browser_unavailable()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"browser tests must run in CI: {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call" and report.failed:
+        item.stash[FAILED] = True
+    return report
+
+
+FAILED = pytest.StashKey[bool]()
+
+
+@contextmanager
+def browser_page(driver, profile: Path, request, name: str = ""):
+    """A page in a fresh chromium profile (its own user-data-dir: a person of its own).
+    A failed test leaves artifacts/failed-TEST[-NAME].png and the page's console."""
+    context = driver.chromium.launch_persistent_context(
+        str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+        viewport={"width": 1280, "height": 1000}, locale="en-US",
+    )
+    context.set_default_timeout(60_000)
+    page = context.pages[0] if context.pages else context.new_page()
+    console: list[str] = []
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+    try:
+        yield page
+    finally:
+        if request.node.stash.get(FAILED, False):
+            ARTIFACTS.mkdir(exist_ok=True)
+            stem = f"failed-{request.node.name}{'-' + name if name else ''}"
+            page.screenshot(path=str(ARTIFACTS / f"{stem}.png"), full_page=True)
+            (ARTIFACTS / f"{stem}.console.txt").write_text("\n".join(console), encoding="utf-8")
+        context.close()

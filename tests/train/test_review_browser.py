@@ -9,7 +9,7 @@ import sys
 
 from evaluate.servers import free_port, subprocess_server
 from tests.train.test_review import DOSE_ARABIC, fill_store
-from tests.ui.conftest import FAILED, browser_page, playwright_driver  # noqa: F401 (a fixture, used by name)
+from tests.conftest import browser_page
 from train.translate.store import TranslationStore, store_url
 
 # The direction the browser computed for each English block and each Arabic box, and the
@@ -41,7 +41,7 @@ def progress_row(page) -> list[str]:
     return [cell.strip() for cell in cells]
 
 
-def test_a_reviewer_edits_approves_is_refused_and_rejects(playwright_driver, tmp_path, request):  # noqa: F811
+def test_a_reviewer_edits_approves_is_refused_and_rejects(playwright_driver, tmp_path, request):
     database = tmp_path / "translation.db"
     fill_store(database).close()
     port = free_port()
@@ -53,10 +53,6 @@ def test_a_reviewer_edits_approves_is_refused_and_rejects(playwright_driver, tmp
             page.goto(f"http://127.0.0.1:{port}/")
             approve_an_edit(page, store)
             refuse_then_reject(page, store)
-        except BaseException:
-            # tests/ui's report hook does not run here: tell browser_page to keep a screenshot.
-            request.node.stash[FAILED] = True
-            raise
         finally:
             store.close()
 

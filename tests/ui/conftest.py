@@ -1,27 +1,19 @@
-"""The app as a person starts it (app.py on 127.0.0.1), and a real browser to drive it.
-
-Browser tests use Debian's chromium through Playwright. Where chromium or playwright is
-missing they are skipped with the reason, except in CI (the CI variable is set), where a
-missing browser fails the run rather than letting browser tests pass silently.
-"""
+"""The app as a person starts it (app.py on 127.0.0.1), and a real browser to drive it
+(the browser itself, `playwright_driver` and `browser_page`, is tests/conftest.py's: one
+Playwright per test session, shared with train/'s review screen)."""
 
 from __future__ import annotations
 
-import os
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from evaluate.servers import app_server
+from tests.conftest import browser_page
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
 ARENA_ADMIN_CODE = "organiser-4711"
-CHROMIUM = os.environ.get("BIMEDIX_CHROMIUM", "/usr/bin/chromium")  # Debian's package
-# The closed network refuses chromium's background connections; these keep it quiet.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 def running_app(*args: str):
@@ -73,63 +65,6 @@ def shared_base_arena_url(tiny_dirs, tmp_path_factory):
     with running_app("--model", str(llama), *(f"--adapter={path}" for path in adapters),
                      "--arena-db", str(folder / "arena.db")) as url:
         yield url
-
-
-def browser_unavailable() -> str | None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright is not installed (pip install -r requirements-test.txt)"
-    if not os.access(CHROMIUM, os.X_OK):
-        return f"{CHROMIUM} is missing (apt-get install -y chromium, or run bash scripts/test.sh as root)"
-    return None
-
-
-@pytest.fixture(scope="session")
-def playwright_driver():
-    reason = browser_unavailable()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"browser tests must run in CI: {reason}")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as driver:
-        yield driver
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item, call):
-    report = yield
-    if report.when == "call" and report.failed:
-        item.stash[FAILED] = True
-    return report
-
-
-FAILED = pytest.StashKey[bool]()
-
-
-@contextmanager
-def browser_page(driver, profile: Path, request, name: str = ""):
-    """A page in a fresh chromium profile (its own user-data-dir: a person of its own).
-    A failed test leaves artifacts/failed-TEST[-NAME].png and the page's console."""
-    context = driver.chromium.launch_persistent_context(
-        str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-        viewport={"width": 1280, "height": 1000}, locale="en-US",
-    )
-    context.set_default_timeout(60_000)
-    page = context.pages[0] if context.pages else context.new_page()
-    console: list[str] = []
-    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
-    try:
-        yield page
-    finally:
-        if request.node.stash.get(FAILED, False):
-            ARTIFACTS.mkdir(exist_ok=True)
-            stem = f"failed-{request.node.name}{'-' + name if name else ''}"
-            page.screenshot(path=str(ARTIFACTS / f"{stem}.png"), full_page=True)
-            (ARTIFACTS / f"{stem}.console.txt").write_text("\n".join(console), encoding="utf-8")
-        context.close()
 
 
 @pytest.fixture
