@@ -108,11 +108,15 @@ def _json_or(path: Path, default):
 
 
 def items_of_file(path: Path, task_id: str, lang: str = "en") -> list[MCQItem]:
-    """The file's items; raises FileNotFoundError, or SchemaError for an unknown layout."""
+    """The file's items; raises FileNotFoundError, or SchemaError for an unknown layout or
+    a file that is not valid JSON."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     if task_id == "usmle" and re.fullmatch(r"step\d\.json", path.name):
         # A USMLE step file holds no answers: they are in stepN_solutions.json beside it.
         return [item for item in usmle_items(path.parent, lang) if item.item_id.startswith(f"{path.stem}-")]
     labels = pubmedqa_labels(path.parent) if task_id == "pubmedqa" else None
-    return items_from_file(path, task_id, lang, labels)
+    try:
+        return items_from_file(path, task_id, lang, labels)
+    except json.JSONDecodeError as error:  # the decoder's message names no file
+        raise SchemaError(f"{path}: not valid JSON: {error}") from None

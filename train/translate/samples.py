@@ -10,7 +10,6 @@ question and its answer give each other context:
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -53,10 +52,7 @@ def mcqa_files(folder: Path) -> list[tuple[Path, str]]:
 
 
 def mcqa_samples(path: Path, task: str, limit: int | None = None) -> list[NewSample]:
-    try:
-        items = items_of_file(path, task)
-    except json.JSONDecodeError as error:  # the reader's message names no file
-        raise ValueError(f"{path}: not valid JSON: {error}") from None
+    items = items_of_file(path, task)
     samples, seen = [], set()
     for position, item in enumerate(items[:limit] if limit else items):
         english, labels_ = {"question": item.question}, {"question": "Question"}
