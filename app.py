@@ -53,6 +53,11 @@ def auth_pairs(values: list[str]) -> list[tuple[str, str]]:
     return pairs
 
 
+def _env_float(name: str) -> float | None:
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else None
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action="append", default=None,
@@ -73,6 +78,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--preload", action="store_true", default=bool(os.environ.get("SPACES_ZERO_GPU")),
                         help="load every model at start (always on ZeroGPU, whose GPU worker is forked "
                              "from the loaded process)")
+    parser.add_argument("--kv-cache-mb", type=float, default=_env_float("BIMEDIX_KV_CACHE_MB"), metavar="MB",
+                        help="memory for keeping each conversation's KV cache between its turns (least recently "
+                             "used evicted first; 0: off; default: 20%% of free memory, at most 4096)")
     arena = parser.add_argument_group("arena", "blind side-by-side comparisons (Arena and Leaderboard tabs)")
     arena.add_argument("--no-arena", action="store_true", help="leave the Arena and Leaderboard tabs out")
     arena.add_argument("--arena-model", action="append", default=[],
@@ -108,6 +116,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(str(error))
     if args.max_queue < 1:
         parser.error("--max-queue must be at least 1")
+    if args.kv_cache_mb is not None and args.kv_cache_mb < 0:
+        parser.error("--kv-cache-mb must be 0 (off) or more")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # Before Gradio is imported: its cache goes into this instance's own folder.
     temp = prepare_temp_folder(args.port)
@@ -127,6 +137,10 @@ def main(argv: list[str] | None = None) -> None:
                          api_key_env=args.api_key_env)
     except (OSError, ValueError) as error:
         parser.error(str(error))
+    if args.kv_cache_mb is not None:
+        from engine.prefix_cache import PREFIX_CACHES
+
+        PREFIX_CACHES.configure(args.kv_cache_mb)
     _, problem = pool.start()
     if args.preload:
         for reason in pool.preload():

@@ -22,10 +22,11 @@ import threading
 import time
 import weakref
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator, Protocol
 
 from engine.generation import GenerationSettings, generate_tokens
+from engine.prefix_cache import PREFIX_CACHES, CachedPrefix, ReusePlan, plan_reuse
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,10 @@ class GenerationRequest:
     stop_token_ids: tuple[int, ...] = ()
     adapter: str | None = None  # None: the base model without adapters
     model_inputs: dict = field(default_factory=dict)  # e.g. pixel_values, on the CPU
+    # Whose KV cache to reuse and leave (engine/prefix_cache.py); None: none. The images'
+    # fingerprints, in prompt order, tell a cached image from another one.
+    conversation: str | None = None
+    image_keys: tuple[str, ...] = ()
 
 
 class StopSignal(Protocol):
@@ -145,8 +150,43 @@ def worker_tokens(request: GenerationRequest, stop_event: StopSignal | None = No
         model = loaded.model
         inputs = {name: value.to(model.device) if hasattr(value, "to") else value
                   for name, value in request.model_inputs.items()}
+        if request.conversation is not None and PREFIX_CACHES.enabled:
+            yield from _reusing_cache(loaded, request, inputs, stop_event)
+            return
         yield from generate_tokens(model, request.input_ids, request.settings, request.stop_token_ids,
                                    stop_event, inputs)
+
+
+def _reusing_cache(loaded, request: GenerationRequest, inputs: dict, stop_event) -> Iterator[int]:
+    """Generate from the conversation's cached prefix, and leave the cache for its next turn."""
+    from transformers import DynamicCache
+
+    entry = PREFIX_CACHES.take(request.conversation, request.model_key, request.adapter)
+    vision = loaded.vision
+    plan = plan_reuse(entry, request.input_ids, request.image_keys, vision.image_token_id if vision else None,
+                      vision.tokens_per_image if vision else 1) if entry else ReusePlan(0, 0)
+    if plan.length > 0:
+        cache = entry.cache
+        cache.crop(plan.length - cache.get_seq_length())  # a negative count: positions removed
+    else:
+        # No config: every layer keeps every position, so it can be cropped back later (a
+        # sliding-window layer cannot); the model's masks still slide.
+        cache = DynamicCache()
+    if plan.cached_images and "pixel_values" in inputs:  # their features are in the cache
+        inputs = dict(inputs, pixel_values=inputs["pixel_values"][plan.cached_images:])
+        if not len(inputs["pixel_values"]):
+            del inputs["pixel_values"]
+    model = loaded.model
+
+    def keep(sequence: list[int]) -> None:
+        covered = cache.get_seq_length()
+        if covered <= len(sequence):
+            PREFIX_CACHES.put(request.conversation, CachedPrefix(
+                request.model_key, request.adapter, tuple(sequence[:covered]), cache, request.image_keys,
+                reused=plan.length, prompt_length=len(request.input_ids)), model.device)
+
+    yield from generate_tokens(model, request.input_ids, request.settings, request.stop_token_ids, stop_event,
+                               inputs, past_key_values=cache, on_done=keep)
 
 
 def adapter_lock(key: str) -> threading.Lock:
@@ -176,7 +216,9 @@ class RemoteTokens:
         with reply_slot(request.model_key, stop_event) as free:
             if not free or stop_event.is_set():
                 return
-            tokens = self.run(request)
+            # Nothing survives in the worker between calls (ZeroGPU forks one per call): no
+            # conversation cache there.
+            tokens = self.run(replace(request, conversation=None))
             try:
                 for token in tokens:
                     yield token

@@ -19,7 +19,7 @@ import logging
 import queue
 import threading
 from dataclasses import asdict, dataclass, field
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
@@ -115,11 +115,16 @@ def generate_tokens(
     stop_token_ids: Sequence[int] = (),
     stop_event: threading.Event | None = None,
     model_inputs: dict | None = None,
+    past_key_values=None,
+    on_done: Callable[[list[int]], None] | None = None,
 ) -> Iterator[int]:
     """Yield generated token ids as the model produces them.
 
     `stop_event` is the caller's and only read; closing the iterator ends generation
     through an event of its own, so a caller's event never changes behind its back.
+    `past_key_values`: a cache already holding a prefix of `input_ids` (generate then
+    prefills only the rest, engine/prefix_cache.py); `on_done(sequence)`: called with the
+    whole sequence (prompt and reply) once generate returns, before the iterator ends.
     """
     stop_event = stop_event or threading.Event()
     closed = threading.Event()
@@ -131,6 +136,8 @@ def generate_tokens(
         eos_token_id=list(stop_token_ids) or None, pad_token_id=_pad_id(model, stop_token_ids),
         **settings.generate_kwargs(), **(model_inputs or {}),
     )
+    if past_key_values is not None:
+        kwargs["past_key_values"] = past_key_values
     failure: list[BaseException] = []
 
     def work() -> None:
@@ -138,7 +145,9 @@ def generate_tokens(
             if settings.seed is not None:
                 torch.manual_seed(settings.seed)
             with torch.inference_mode():
-                model.generate(**kwargs)
+                sequences = model.generate(**kwargs)
+            if on_done is not None:
+                on_done(sequences[0].tolist())
         except BaseException as error:  # re-raised in the consumer's thread
             failure.append(error)
             streamer.end()

@@ -50,6 +50,8 @@ def fit_history(
     messages: Sequence[Message],
     measure: Callable[[Sequence[Message]], M],
     budget: int,
+    headroom: float | None = None,
+    keep_dropped: int | None = None,
 ) -> FittedHistory[M]:
     """Keep as many recent turns as fit in `budget` prompt tokens.
 
@@ -57,6 +59,12 @@ def fit_history(
     tokenizer) and says its `token_count`, so the count is exact; the kept candidate's
     encoding comes back with the result. Prompt length only grows with the turns kept, so
     the number of turns to drop is found by binary search: O(log n) renders.
+
+    For a conversation whose KV cache is reused between turns (engine/prefix_cache.py),
+    dropping one more turn at every turn would change the prompt's start every time and
+    make the cache useless. So, given `keep_dropped` (the previous turn's cut), that cut is
+    kept while it fits; when it no longer does, the history is trimmed to `headroom` of
+    the budget (e.g. 0.75), which leaves room for several turns before the next cut.
     """
     if not messages or messages[-1].role != "user":
         raise ValueError("the newest message must be the user's")
@@ -68,15 +76,20 @@ def fit_history(
     whole = measure(candidate(0))
     if whole.token_count <= budget:
         return FittedHistory(tuple(messages), 0, whole)
+    if keep_dropped is not None and 0 < keep_dropped < len(turns):
+        kept = measure(candidate(keep_dropped))
+        if kept.token_count <= budget:
+            return FittedHistory(tuple(candidate(keep_dropped)), keep_dropped, kept)
     newest_only = measure(candidate(len(turns) - 1))
     if newest_only.token_count > budget:
         raise UserFacingError("prompt_too_long", tokens=newest_only.token_count, budget=budget)
+    target = max(int(budget * headroom), newest_only.token_count) if headroom else budget
     low, high = 1, len(turns) - 1  # the answer lies in [low, high]; high is known to fit
     at_high = newest_only
     while low < high:
         middle = (low + high) // 2
         measured = measure(candidate(middle))
-        if measured.token_count <= budget:
+        if measured.token_count <= target:
             high, at_high = middle, measured
         else:
             low = middle + 1

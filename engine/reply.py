@@ -37,10 +37,15 @@ from engine.history import fit_history
 from engine.language import conversation_language
 from engine.loading import LoadedModel
 from engine.messages import Message
+from engine.prefix_cache import PREFIX_CACHES, image_key
 from engine.prompt_input import (IMAGE_NOTES, MAX_MESSAGE_CHARS, MAX_MESSAGE_TOKENS,  # noqa: F401 (as before)
                                  MAX_TOKENS_PER_CHAR, asks_for_language, check_adapter, newest_user_message,
                                  prompt_messages, reads_images)
 from engine.reply_stream import Reply, ReplyOptions, ReplyStop  # noqa: F401 (callers import them from here)
+
+# A conversation that reuses its KV cache is trimmed to this share of the budget when it
+# must be trimmed, so the next turns keep the same start (engine/history.py).
+TRIM_HEADROOM = 0.75
 
 
 def reply(
@@ -68,7 +73,8 @@ def reply(
     prepared = prepare_prompt(model, messages, options)
     input_ids, model_inputs = _model_inputs(model, prepared.fitted)
     request = GenerationRequest(model.key, tuple(input_ids), options.settings, model.stop_token_ids,
-                                options.adapter, model_inputs)
+                                options.adapter, model_inputs, options.conversation,
+                                _image_keys(prepared.fitted) if options.conversation and model.vision else ())
     stop = ReplyStop(stop_event)
     chunks = stream_text(backend(request, stop), model.tokenizer, options.settings.max_new_tokens,
                          (*model.prompt_format.stop_strings, *options.stop), model.stop_token_ids, stop)
@@ -98,7 +104,13 @@ def prepare_prompt(model: LoadedModel, messages: Sequence[Message], options: Rep
     history = prompt_messages(model, messages, options, language)
     asked = language if asks_for_language(model, options) else None
     budget = model.context_window - options.settings.max_new_tokens if fit else sys.maxsize
-    fitted = fit_history(history, lambda candidate: measure_prompt(model, candidate, asked), budget)
+    # A conversation keeps its cut while it fits, and is trimmed with headroom when it must
+    # be (engine/history.py), whether or not its cache is kept: the same prompts either way.
+    conversation = options.conversation
+    fitted = fit_history(history, lambda candidate: measure_prompt(model, candidate, asked), budget,
+                         headroom=TRIM_HEADROOM if conversation else None,
+                         keep_dropped=PREFIX_CACHES.last_fit(conversation))
+    PREFIX_CACHES.remember_fit(conversation, fitted.dropped_turns)
     return PreparedPrompt(language, fitted, dropped_images)
 
 
@@ -117,6 +129,10 @@ def measure_prompt(model: LoadedModel, messages: Sequence[Message],
     ids = encode_prompt(model.tokenizer, rendered).input_ids
     per_image = model.vision.tokens_per_image - 1 if model.vision else 0
     return MeasuredPrompt(ids, len(ids) + rendered.image_count * per_image)
+
+
+def _image_keys(fitted) -> tuple[str, ...]:
+    return tuple(image_key(image) for m in fitted.messages for image in m.images)
 
 
 def _model_inputs(model: LoadedModel, fitted) -> tuple[list[int], dict]:

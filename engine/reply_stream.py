@@ -28,6 +28,9 @@ class ReplyOptions:
                 "the history takes precedence over both"})
     stop: tuple[str, ...] = field(default=(), metadata={
         "help": "more stop strings, besides the prompt format's (an API client's `stop`)"})
+    conversation: str | None = field(default=None, metadata={
+        "help": "an id of the caller's conversation: its KV cache is kept between turns and reused "
+                "(engine/prefix_cache.py); None: every turn prefills the whole prompt"})
 
     def __post_init__(self) -> None:
         if self.reply_language not in POLICIES:

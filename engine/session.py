@@ -11,10 +11,16 @@ A thin holder: every reply comes from the stateless `engine.reply.reply`, with t
 session's history and the options given to the call (else the session's own). When a
 reply ends (done, stopped or failed) the exchange is filed, with the reply as far as it
 was written.
+
+A session is one conversation for the KV cache too (`ReplyOptions.conversation`, its own
+id): each turn reuses what the last one computed (engine/prefix_cache.py). Clear starts a
+new conversation; `release()` frees the cache when the session is given up.
 """
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import replace
 from functools import partial
 from typing import Sequence
 
@@ -23,6 +29,7 @@ from engine.errors import UserFacingError
 from engine.images import decoded
 from engine.loading import LoadedModel
 from engine.messages import Message, without_bidi_controls
+from engine.prefix_cache import PREFIX_CACHES
 from engine.reply import Reply, ReplyOptions, reads_images, reply
 
 
@@ -36,6 +43,7 @@ class ChatSession:
         self.backend = backend
         self.messages: list[Message] = list(messages)
         self._current: Reply | None = None  # the reply being generated, if any
+        self.conversation = uuid.uuid4().hex  # whose KV cache the replies reuse
 
     @property
     def reads_images(self) -> bool:
@@ -54,7 +62,10 @@ class ChatSession:
         images = tuple(map(decoded, images)) if self.reads_images else tuple(images)
         # Stored as the model reads it: no invisible bidi controls (engine/messages.py).
         user = Message("user", without_bidi_controls(text or "").strip(), images)
-        started = reply(self.model, [*self.messages, user], options or self.options, backend=self.backend)
+        options = options or self.options
+        if options.conversation is None:
+            options = replace(options, conversation=self.conversation)
+        started = reply(self.model, [*self.messages, user], options, backend=self.backend)
         # What the model read stays in the history: a text-only model keeps no image.
         kept = user if self.reads_images else Message("user", user.content)
         started.add_done_callback(partial(self._file, kept))
@@ -88,6 +99,12 @@ class ChatSession:
             self._current.stop()
         self._current = None
         self.messages.clear()
+        self.release()
+        self.conversation = uuid.uuid4().hex
+
+    def release(self) -> None:
+        """Free this conversation's KV cache now (the session is closed or replaced)."""
+        PREFIX_CACHES.forget(self.conversation)
 
     def _file(self, user: Message, ended: Reply) -> None:
         # A reply never read left no turn; one cleared away must not come back.

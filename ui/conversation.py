@@ -115,6 +115,7 @@ class Conversation:
         """Start from messages kept in the browser (their images were not kept)."""
         if self.pending is not None:
             raise UserFacingError("generation_in_progress")
+        self.session.release()
         self.session = ChatSession(self.loaded, backend=self.session.backend, messages=messages)
         self.attachments = [() for message in messages if message.role == "user"]
         self.info.clear()
@@ -124,6 +125,7 @@ class Conversation:
         reads its text; images already sent stay on screen)."""
         if self.pending is not None:
             raise UserFacingError("generation_in_progress")
+        self.session.release()  # the new model cannot use the old one's cache
         self.session = ChatSession(loaded, backend=self.session.backend, messages=self.messages)
 
     def finish(self, reply: Reply | None = None) -> None:
@@ -168,9 +170,10 @@ class Conversation:
         return requested
 
     def discard(self) -> None:
-        """The browser session ended: stop generating (its exports are the caller's: see
-        ChatHandlers.discard)."""
+        """The browser session ended: stop generating and free its KV cache (its exports
+        are the caller's: see ChatHandlers.discard)."""
         self.stop()
+        self.session.release()
 
     def _started(self, pending: PendingExchange, options: ReplyOptions) -> None:
         pending.options = options

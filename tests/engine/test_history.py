@@ -84,3 +84,19 @@ def test_split_turns_and_bad_input():
     assert [[m.role for m in t] for t in turns] == [["user", "assistant"]] * 2 + [["user"]]
     with pytest.raises(ValueError):
         fit_history([user("q"), assistant("a")], words, 10)
+
+
+def test_a_reused_conversation_keeps_its_cut_and_trims_with_headroom():
+    # Each turn of conversation() is 20 words; the system prompt 1, the newest 2.
+    messages = conversation(6)  # 123 words
+    fitted = fit_history(messages, words, budget=100, headroom=0.75)
+    assert count_words(fitted.messages) <= 75 and fitted.dropped_turns == 3  # 63 words: room to grow
+    assert fit_history(messages, words, budget=100).dropped_turns == 2  # without headroom: the least
+    # A turn later the kept cut still fits (143 - 60 = 83 words: over 75, within 100): it stays.
+    later = conversation(7)
+    assert fit_history(later, words, budget=100, headroom=0.75, keep_dropped=3).dropped_turns == 3
+    # Once it no longer fits (163 - 60 = 103), the history is trimmed to the headroom again.
+    again = fit_history(conversation(8), words, budget=100, headroom=0.75, keep_dropped=3)
+    assert again.dropped_turns == 5 and count_words(again.messages) == 63
+    # A cut past the turns there are (a cleared conversation) is ignored.
+    assert fit_history(conversation(2), words, budget=100, keep_dropped=5).dropped_turns == 0
