@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SHARE_OF_FREE_MEMORY = 0.2  # of what the device has free when the budget is first needed
 DEFAULT_MAX_MB = 4096
+FORGOTTEN_KEPT = 10_000
 
 
 @dataclass
@@ -130,8 +131,8 @@ class PrefixCaches:
         self._entries: "OrderedDict[str, CachedPrefix]" = OrderedDict()  # least recently used first
         self._fits: dict[str, int] = {}  # conversation -> turns its last prompt dropped
         # Conversations given up: a reply still ending when its session closed must not put
-        # its cache back (ids are never reused, so this only grows by one id per session).
-        self._forgotten: set[str] = set()
+        # its cache back. Such a reply ends within seconds: the newest ids are enough.
+        self._forgotten: "OrderedDict[str, None]" = OrderedDict()
         self._lock = threading.Lock()
         self.evictions = 0
 
@@ -196,7 +197,9 @@ class PrefixCaches:
         with self._lock:
             self._entries.pop(conversation, None)
             self._fits.pop(conversation, None)
-            self._forgotten.add(conversation)
+            self._forgotten[conversation] = None
+            while len(self._forgotten) > FORGOTTEN_KEPT:
+                self._forgotten.popitem(last=False)
 
     def used_bytes(self) -> int:
         with self._lock:
