@@ -100,6 +100,12 @@ MESSAGES = MappingProxyType({
         "ar": "قاعدة بيانات التصويت مشغولة (احتفظ بها كاتب آخر أكثر من {seconds} ثانية). "
               "لم يُحفظ شيء؛ يرجى الضغط على الزر مرة أخرى.",
     },
+    "database_newer": {
+        "en": "The vote database was written by a newer version of this app (schema revision {revision}; "
+              "this version knows up to {newest}). Nothing was changed: please update the app.",
+        "ar": "كُتبت قاعدة بيانات التصويت بإصدار أحدث من هذا التطبيق (مراجعة المخطط {revision}؛ هذا الإصدار "
+              "يعرف حتى {newest}). لم يُغيَّر شيء: يرجى تحديث التطبيق.",
+    },
     "database_unavailable": {
         "en": "The vote database could not be used ({detail}). Nothing was saved; please try "
               "again or tell the organiser.",

@@ -126,7 +126,8 @@ def record_judge_verdict(store: ArenaStore, study: str, judge_model: str, model_
     sides = (model_a, model_b, winner, transcript_a, transcript_b, generation_settings)
     try:
         return _write_judge_vote(store, clean_study_name(study), verdict, sides)
-    except IntegrityError:  # another process created the study or the judge's rater just now
+    except IntegrityError:  # another process created the study, the judge's rater or this very
+        # verdict just now (the unique indexes): the second try finds and returns theirs.
         return _write_judge_vote(store, clean_study_name(study), verdict, sides)
 
 
@@ -151,7 +152,7 @@ def _write_judge_vote(store: ArenaStore, study_name: str, verdict: dict, sides: 
         session.add(battle)
         session.flush()
         close_battle(session, battle, vote, now=now)
-        session.add(JudgeVerdict(battle_id=battle.id, created_at=now, **verdict))
+        session.add(JudgeVerdict(battle_id=battle.id, study_id=study.id, created_at=now, **verdict))
         session.flush()
         return battle.id
 

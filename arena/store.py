@@ -33,7 +33,6 @@ from sqlalchemy.orm import Session
 
 from arena.errors import ArenaError
 from engine.errors import UserFacingError
-from arena.tables import Base
 
 DATA_ENV = "BIMEDIX_DATA_DIR"
 DATABASE_FILE = "arena.db"
@@ -124,18 +123,28 @@ def open_store(
     data_dir: str | Path | None = None,
     busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
     echo: bool = False,
+    migrate: bool = True,
 ) -> ArenaStore:
-    """Connect to the vote store, creating the file and the tables when missing.
+    """Connect to the vote store, creating the file and upgrading the schema to the newest
+    revision (arena/schema.py; `migrate=False` leaves it as it is).
 
     `url`: any SQLAlchemy URL, or a SQLite file path; None: `arena.db` in `data_dir`
     (default: see `default_data_dir`). `busy_timeout_s`: how long a write waits for
-    another writer before failing with ArenaError("database_busy").
+    another writer before failing with ArenaError("database_busy"). A database newer than
+    this code raises ArenaError("database_newer").
     """
     store = ArenaStore(database_engine(database_url(url, data_dir), busy_timeout_s, echo), busy_timeout_s)
-    with store._mapped_errors(), store._write_engine.begin() as connection:
-        # Inside the write lock, so processes starting together cannot both decide a
-        # table is missing and then collide creating it.
-        Base.metadata.create_all(connection)
+    if migrate:
+        from arena.schema import upgrade
+
+        try:
+            with store._mapped_errors(), store._write_engine.begin() as connection:
+                # Inside the write lock, so processes starting together cannot both decide
+                # the schema is old and then collide upgrading it (arena/schema.py).
+                upgrade(connection)
+        except BaseException:
+            store.close()
+            raise
     return store
 
 
@@ -144,6 +153,12 @@ def database_engine(url: str, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S, ec
     busy timeout, BEGIN IMMEDIATE on `write_engine(engine)`); other databases as they are.
     The translation pipeline's store (train/translate) uses it too."""
     full_url = make_url(url)
+    if full_url.get_backend_name() == "postgresql":
+        # PostgreSQL's counterpart of SQLite's busy timeout: a statement that waits longer
+        # than this for a lock fails ("lock timeout" -> database_busy) instead of hanging.
+        timeout_ms = max(1, int(busy_timeout_s * 1000))
+        return create_engine(full_url, echo=echo, pool_pre_ping=True,
+                             connect_args={"options": f"-c lock_timeout={timeout_ms}"})
     engine = create_engine(full_url, echo=echo)
     if full_url.get_backend_name() == "sqlite":
         _prepare_sqlite(engine, full_url.database, busy_timeout_s)

@@ -153,10 +153,19 @@ class JudgeVerdict(Base):
 
     __tablename__ = "arena_judge_verdicts"
     # What a rerun of the judge looks up to find the verdict it already gave.
-    __table_args__ = (Index("ix_arena_judge_verdicts_key", "judge_model", "prompt_version", "item_key"),)
+    # One verdict per judge, prompt version and item (or source battle) in a study, enforced
+    # by the database (revision 2): two runs at once cannot both record it. NULLs differ, so
+    # a verdict with neither key is always a new one.
+    __table_args__ = (
+        Index("uq_arena_judge_verdicts_item", "study_id", "judge_model", "prompt_version", "item_key", unique=True),
+        Index("uq_arena_judge_verdicts_source", "study_id", "judge_model", "prompt_version", "source_battle_id",
+              unique=True),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     battle_id: Mapped[str] = mapped_column(ForeignKey("arena_battles.id", ondelete="CASCADE"), unique=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("arena_studies.id", ondelete="CASCADE",
+                                                     name="fk_arena_judge_verdicts_study_id"))
     # The person's battle this one re-judged, if any. Not a foreign key: the verdict keeps
     # its meaning (and its agreement is simply not counted) should that battle be deleted.
     source_battle_id: Mapped[str | None] = mapped_column(String(BATTLE_ID_LENGTH), index=True)

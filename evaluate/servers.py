@@ -1,17 +1,22 @@
 """Servers in subprocesses, for tests and benchmarks: the app (`app.py`), `python -m engine
-serve`, and a real vLLM (its own venv, scripts/test_vllm.sh), each on a free port, waited
-for until it answers, stopped afterwards. Output goes to a log file under artifacts/ (a
+serve`, a real vLLM (its own venv, scripts/test_vllm.sh) and a real PostgreSQL (Debian's
+binaries, a private data folder), each on a free port, waited for until it answers,
+stopped afterwards. Output goes to a log file under artifacts/ (a
 pipe nobody reads fills up and blocks the server mid-request)."""
 
 from __future__ import annotations
 
+import glob
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 
@@ -63,8 +68,6 @@ def app_server(*args: str, app_dir: Path = ROOT, start_timeout: float = 300):
 
 def preview_copy(folder: Path, name: str = "preview") -> Path:
     """A copy of the preview's safetensors folder for vLLM to serve (never the cache itself)."""
-    import shutil
-
     from engine.preview import ensure_preview_checkpoint
 
     return Path(shutil.copytree(ensure_preview_checkpoint(), folder / name))
@@ -122,3 +125,90 @@ def metrics(base_url: str, **headers) -> dict[str, float]:
     """The server's /metrics as {name: value}."""
     text = httpx.get(base_url.removesuffix("/v1") + "/metrics", headers=headers, timeout=5).text
     return {name: float(value) for name, value in (line.split() for line in text.splitlines() if line)}
+
+
+# --- PostgreSQL: a private server, one fresh database per test or benchmark run ------------
+# Run as root (CI), the server runs as the `postgres` system user the package creates:
+# PostgreSQL refuses to run as root. fsync is off: these databases die with the run.
+
+PG_USER = "bimedix"
+
+
+def postgres_binaries() -> Path | None:
+    """The newest installed PostgreSQL's bin folder (Debian: /usr/lib/postgresql/N/bin)."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+def postgres_unavailable() -> str | None:
+    """Why no PostgreSQL can be started here (None: it can)."""
+    if postgres_binaries() is None:
+        return "PostgreSQL is not installed (apt-get install -y postgresql, or run bash scripts/test.sh as root)"
+    if os.geteuid() == 0 and not _has_user("postgres"):
+        return "running as root, and there is no postgres user to run PostgreSQL as"
+    return None
+
+
+def _has_user(name: str) -> bool:
+    import pwd
+
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+class PostgresServer:
+    def __init__(self, port: int):
+        self.port = port
+
+    @property
+    def admin_url(self) -> str:
+        return f"postgresql+psycopg://{PG_USER}@127.0.0.1:{self.port}/postgres"
+
+    def new_database(self) -> str:
+        """A fresh, empty database; its SQLAlchemy URL."""
+        import psycopg
+
+        name = f"test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user={PG_USER} dbname=postgres", autocommit=True) as db:
+            db.execute(f'CREATE DATABASE "{name}"')
+        return f"postgresql+psycopg://{PG_USER}@127.0.0.1:{self.port}/{name}"
+
+    def drop_database(self, url: str) -> None:
+        import psycopg
+
+        name = url.rsplit("/", 1)[1]
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user={PG_USER} dbname=postgres", autocommit=True) as db:
+            db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def postgres_server(folder: Path) -> Iterator[PostgresServer]:
+    bin_dir = postgres_binaries()
+    folder.mkdir(parents=True, exist_ok=True)
+    data, sockets, log = folder / "data", folder / "sockets", folder / "server.log"
+    sockets.mkdir(exist_ok=True)
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        as_user = ["runuser", "-u", "postgres", "--"]
+        os.chmod(folder, 0o777)
+        shutil.chown(sockets, "postgres")
+        log.touch()
+        shutil.chown(log, "postgres")
+    subprocess.run([*as_user, str(bin_dir / "initdb"), "-D", str(data), "-U", PG_USER, "--auth=trust", "-E", "UTF8",
+                    "--locale=C.UTF-8", "--no-sync"], check=True, capture_output=True)
+    port = free_port()
+    options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+    subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(log), "-w",
+                    "start"], check=True, capture_output=True)
+    try:
+        yield PostgresServer(port)
+    finally:
+        subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)

@@ -5,20 +5,26 @@
 source "$(dirname "${BASH_SOURCE[0]}")/_venv.sh"
 install_requirements requirements-test.txt
 
-# Browser tests (tests/ui/test_browser.py) need Debian's chromium; Playwright's own browser
-# download is not used. Without it they are skipped, or fail when CI is set.
-if [ ! -x /usr/bin/chromium ]; then
+# install_debian_package PACKAGE WHAT_FOR: apt-get it as root; else say how. A failed install
+# is reported, not fatal: the tests that need it then say why they cannot run (in CI: fail).
+install_debian_package() {
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "Installing Debian chromium for the browser tests..." >&2
+    echo "Installing Debian $1 for $2..." >&2
     export DEBIAN_FRONTEND=noninteractive
-    # A failed install is reported, not fatal: the browser tests then say why they cannot run.
-    { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } ||
-      echo "Could not install chromium (no package mirror?); browser tests will not run." >&2
+    { apt-get update -qq && apt-get install -y -qq "$1" >/dev/null; } ||
+      echo "Could not install $1 (no package mirror?); $2 will not run." >&2
   else
-    echo "Browser tests need Debian's chromium at /usr/bin/chromium. Install it with:" >&2
-    echo "    sudo apt-get update && sudo apt-get install -y chromium" >&2
+    echo "$2 need Debian's $1. Install it with:" >&2
+    echo "    sudo apt-get update && sudo apt-get install -y $1" >&2
   fi
-fi
+}
+
+# Browser tests drive Debian's chromium; Playwright's own browser download is not used.
+[ -x /usr/bin/chromium ] || install_debian_package chromium "the browser tests"
+# The arena's tests run on SQLite and on a real PostgreSQL, started on a private port and
+# data folder (evaluate/servers.py).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null ||
+  install_debian_package postgresql "the arena's PostgreSQL tests"
 .venv/bin/python -m pytest "$@"
 for argument in "$@"; do
   case "$argument" in

@@ -153,3 +153,20 @@ def browser_page(driver, profile: Path, request, name: str = ""):
             page.screenshot(path=str(ARTIFACTS / f"{stem}.png"), full_page=True)
             (ARTIFACTS / f"{stem}.console.txt").write_text("\n".join(console), encoding="utf-8")
         context.close()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL for this test session (evaluate/servers.py); `new_database()` per test.
+    Skipped with the reason where PostgreSQL is missing, except in CI, where that fails."""
+    import tempfile
+
+    from evaluate.servers import postgres_server, postgres_unavailable
+
+    reason = postgres_unavailable()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL tests must run in CI: {reason}")
+        pytest.skip(reason)
+    with postgres_server(Path(tempfile.mkdtemp(prefix="bimedix-pg-"))) as server:
+        yield server

@@ -1,8 +1,14 @@
-"""Arena fixtures: a fresh SQLite vote store per test and ready-made transcripts."""
+"""Arena fixtures: a fresh vote store per test, on SQLite and on a real PostgreSQL (every
+test that uses the store runs on both), and ready-made transcripts."""
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+from contextlib import contextmanager
+
 import pytest
+from sqlalchemy import create_engine, text
 
 from arena import ensure_study, join_study, open_store, start_battle
 
@@ -14,9 +20,21 @@ def transcript(question: str = "What causes anaemia?", reply: str = "Iron defici
     return [{"role": "user", "content": question}, {"role": "assistant", "content": reply}]
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request, tmp_path):
+    """Where a test's votes go: a SQLite file, or a fresh database on the session's PostgreSQL."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "arena.db")
+        return
+    server = request.getfixturevalue("postgres")
+    url = server.new_database()
+    yield url
+    server.drop_database(url)
+
+
 @pytest.fixture
-def store(tmp_path):
-    opened = open_store(tmp_path / "arena.db", busy_timeout_s=2.0)
+def store(database):
+    opened = open_store(database, busy_timeout_s=2.0)
     yield opened
     opened.close()
 
@@ -43,3 +61,54 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+def is_sqlite(database: str) -> bool:
+    return "://" not in database or database.startswith("sqlite")
+
+
+def consistency(database: str) -> tuple[int, int, int]:
+    """(votes, battles marked voted, battles marked voted without a vote or vice versa), read
+    by a connection of its own (SQLite: after an integrity check)."""
+    url = f"sqlite:///{database}" if "://" not in database else database
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            if is_sqlite(database):
+                assert connection.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+            votes = connection.execute(text("SELECT COUNT(*) FROM arena_votes")).scalar()
+            voted = connection.execute(text("SELECT COUNT(*) FROM arena_battles WHERE voted_at IS NOT NULL")).scalar()
+            mismatched = connection.execute(text(
+                "SELECT COUNT(*) FROM arena_battles b LEFT JOIN arena_votes v ON v.battle_id = b.id "
+                "WHERE (b.voted_at IS NULL) != (v.id IS NULL)")).scalar()
+    finally:
+        engine.dispose()
+    return votes, voted, mismatched
+
+
+@contextmanager
+def write_lock_held(database: str):
+    """Another connection holding the vote store's write lock until the block ends or
+    `release()` is called: SQLite's exclusive lock; on PostgreSQL the vote tables locked."""
+    if is_sqlite(database):
+        blocker = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
+        blocker.execute("BEGIN EXCLUSIVE")
+        finish = lambda: blocker.execute("COMMIT")  # noqa: E731
+    else:
+        import psycopg
+
+        blocker = psycopg.connect(database.replace("postgresql+psycopg://", "postgresql://"))
+        blocker.execute("LOCK TABLE arena_battles, arena_votes IN ACCESS EXCLUSIVE MODE")
+        finish = blocker.commit
+    released = threading.Event()
+
+    def release() -> None:
+        if not released.is_set():
+            released.set()
+            finish()
+
+    try:
+        yield release
+    finally:
+        release()
+        blocker.close()

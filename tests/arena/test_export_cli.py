@@ -66,11 +66,11 @@ def test_export_can_select_a_study_and_leave_out_flagged_votes(store, rater, tmp
     assert export_votes(store, jsonl=tmp_path / "o.jsonl", study="other") == 1
 
 
-def test_cli_prints_the_table_and_writes_json_and_csv(store, rater, tmp_path):
+def test_cli_prints_the_table_and_writes_json_and_csv(store, rater, database, tmp_path):
     _fill(store, rater)
     out = tmp_path / "ratings"
     result = CliRunner().invoke(_typer_app(), [
-        "--db", str(tmp_path / "arena.db"), "--out", str(out), "--rounds", "20", "--study", "pilot",
+        "--db", database, "--out", str(out), "--rounds", "20", "--study", "pilot",
         "--export-jsonl", str(tmp_path / "v.jsonl"), "--export-csv", str(tmp_path / "v.csv")])
     assert result.exit_code == 0, result.output
     text = result.stdout
@@ -89,24 +89,24 @@ def test_cli_prints_the_table_and_writes_json_and_csv(store, rater, tmp_path):
     assert pd.read_csv(out / "win_rates.csv", encoding="utf-8-sig", index_col=0).shape == (3, 3)
     assert len((tmp_path / "v.jsonl").read_text(encoding="utf-8").splitlines()) == 13
 
-    flagged = CliRunner().invoke(_typer_app(), ["--db", str(tmp_path / "arena.db"), "--out",
+    flagged = CliRunner().invoke(_typer_app(), ["--db", database, "--out",
                                                 str(out), "--rounds", "5", "--include-flagged"])
     assert "All conversations: 13 battles (0 flagged" in flagged.stdout
 
 
-def test_cli_reports_missing_databases_and_studies(tmp_path, store):
+def test_cli_reports_missing_databases_and_studies(tmp_path, store, database):
     missing = CliRunner().invoke(_typer_app(), ["--db", str(tmp_path / "nope.db")])
     assert missing.exit_code != 0 and "no arena database" in missing.output
     assert not (tmp_path / "nope.db").exists()
-    unknown = CliRunner().invoke(_typer_app(), ["--db", str(tmp_path / "arena.db"), "--study", "x",
+    unknown = CliRunner().invoke(_typer_app(), ["--db", database, "--study", "x",
                                                 "--out", str(tmp_path / "o")])
     assert unknown.exit_code == 1 and "no study named" in unknown.output
 
 
-def test_cli_runs_as_a_module(store, rater, tmp_path):
+def test_cli_runs_as_a_module(store, rater, database, tmp_path):
     _fill(store, rater, votes=2)
     done = subprocess.run([sys.executable, "-m", "evaluate.arena_ratings", "--db",
-                           f"sqlite:///{tmp_path / 'arena.db'}", "--out", str(tmp_path / "o"),
+                           database if "://" in database else f"sqlite:///{database}", "--out", str(tmp_path / "o"),
                            "--rounds", "5"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "rank" in done.stdout and (tmp_path / "o" / "leaderboard.csv").exists()

@@ -81,8 +81,11 @@ def test_recording_again_returns_the_first_battle_and_writes_nothing(store):
 
 def test_a_verdict_is_one_transaction_nothing_stays_when_its_last_row_fails(store):
     with store.write() as session:  # the verdict row, written last, is refused by the database
-        session.execute(text("CREATE TRIGGER refuse BEFORE INSERT ON arena_judge_verdicts "
-                             "BEGIN SELECT RAISE(ABORT, 'refused'); END"))
+        if store.engine.dialect.name == "sqlite":
+            session.execute(text("CREATE TRIGGER refuse BEFORE INSERT ON arena_judge_verdicts "
+                                 "BEGIN SELECT RAISE(ABORT, 'refused'); END"))
+        else:
+            session.execute(text("ALTER TABLE arena_judge_verdicts ADD CONSTRAINT refused CHECK (false) NOT VALID"))
     with pytest.raises(IntegrityError, match="refused"):
         judge_vote(store, "bimedix2-8b", "bimedix-bi", "model_a", study="new study")
     for table in ("arena_studies", "arena_raters", "arena_battles", "arena_votes", "arena_judge_verdicts"):
@@ -107,8 +110,9 @@ def test_bad_verdicts_are_refused_before_anything_is_written(store):
 def test_the_verdict_table_is_added_to_a_database_made_before_it(tmp_path):
     path = tmp_path / "old.db"
     store = open_store(path)
-    with store.write() as session:  # the database as it was before judges
+    with store.write() as session:  # the database as it was before judges (and migrations)
         session.execute(text("DROP TABLE arena_judge_verdicts"))
+        session.execute(text("DROP TABLE alembic_version"))
     assert "arena_judge_verdicts" not in inspect(store.engine).get_table_names()
     store.close()
     reopened = open_store(path)
@@ -220,11 +224,11 @@ def test_rank_correlation_is_spearman_over_the_models_both_boards_rank(store, ra
     assert boards["same"].battles == 6 and boards["same"].rounds == 10
 
 
-def test_the_ratings_command_adds_judges_only_when_there_are_some(store, rater, tmp_path):
+def test_the_ratings_command_adds_judges_only_when_there_are_some(store, rater, database, tmp_path):
     from tests.arena.test_export_cli import _typer_app
 
     person_vote(store, rater, "bimedix2-8b", "bimedix-bi", "bimedix2-8b")
-    args = ["--db", str(tmp_path / "arena.db"), "--out", str(tmp_path / "out"), "--rounds", "5"]
+    args = ["--db", database, "--out", str(tmp_path / "out"), "--rounds", "5"]
     plain = CliRunner().invoke(_typer_app(), args)
     assert plain.exit_code == 0, plain.output
     assert "judge" not in plain.stdout.lower()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import select
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ import pytest
 
 from arena import load_votes, open_store, record_vote, start_battle
 from tests.arena._worker import LONG_REPLY
-from tests.arena.conftest import MODELS, STUDY, transcript
+from tests.arena.conftest import MODELS, STUDY, consistency, is_sqlite, transcript
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,57 +32,46 @@ def _wait_for(process: subprocess.Popen, line: str, timeout_s: float = 120) -> N
     assert got.strip() == line, f"worker said {got!r}; stderr: {process.stderr.read()[-2000:]}"
 
 
-def _consistency(db: Path) -> tuple[int, int, int]:
-    """(votes, battles marked voted, battles marked voted without a vote or vice versa)."""
-    with sqlite3.connect(db) as connection:
-        assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        votes = connection.execute("SELECT COUNT(*) FROM arena_votes").fetchone()[0]
-        voted = connection.execute("SELECT COUNT(*) FROM arena_battles WHERE voted_at IS NOT NULL").fetchone()[0]
-        mismatched = connection.execute(
-            "SELECT COUNT(*) FROM arena_battles b LEFT JOIN arena_votes v ON v.battle_id = b.id "
-            "WHERE (b.voted_at IS NULL) != (v.id IS NULL)").fetchone()[0]
-    return votes, voted, mismatched
-
-
-def test_vote_killed_before_commit_is_absent_and_can_be_cast_again(store, rater, battle, tmp_path):
-    db = tmp_path / "arena.db"
+def test_vote_killed_before_commit_is_absent_and_can_be_cast_again(store, rater, battle, database):
+    db = database
     process = _worker("hold", db, battle.id, rater.id, "before")
     _wait_for(process, "held")  # the whole vote is written, the COMMIT not yet sent
-    wal = Path(f"{db}-wal")
-    assert wal.stat().st_size > 1_000_000, "the uncommitted vote should have spilled into the WAL"
+    if is_sqlite(db):
+        wal = Path(f"{db}-wal")
+        assert wal.stat().st_size > 1_000_000, "the uncommitted vote should have spilled into the WAL"
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
 
-    assert _consistency(db) == (0, 0, 0)
+    assert consistency(db) == (0, 0, 0)
     reopened = open_store(db)
     assert load_votes(reopened) == []
     receipt = record_vote(reopened, battle.id, rater, "model_b", transcript(), transcript())
     assert receipt.winner == "model_b"
-    assert _consistency(db) == (1, 1, 0)
+    assert consistency(db) == (1, 1, 0)
 
 
-def test_vote_killed_just_after_commit_is_all_there(store, rater, battle, tmp_path):
-    db = tmp_path / "arena.db"
+def test_vote_killed_just_after_commit_is_all_there(store, rater, battle, database):
+    db = database
     process = _worker("hold", db, battle.id, rater.id, "after")
     _wait_for(process, "held")
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
 
-    assert _consistency(db) == (1, 1, 0)
+    assert consistency(db) == (1, 1, 0)
     (record,) = load_votes(open_store(db))
     assert record.winner == "model_a" and record.model_a == battle.model_a
     assert record.transcript_b[-1]["content"] == LONG_REPLY
 
 
-def test_votes_stay_whole_when_a_writer_is_killed_at_a_random_moment(store, rater, tmp_path):
-    db = tmp_path / "arena.db"
+def test_votes_stay_whole_when_a_writer_is_killed_at_a_random_moment(store, rater, database):
+    db = database
     for delay in (0.05, 0.2, 0.45):  # after the first vote: somewhere inside a later one
         process = _worker("loop", db, rater.id)
         _wait_for(process, "started")
         time.sleep(delay)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
-        votes, voted, mismatched = _consistency(db)
+        votes, voted, mismatched = consistency(db)
         assert mismatched == 0 and votes == voted
     assert votes >= 3
     for record in load_votes(open_store(db)):  # every stored vote is complete
@@ -91,8 +79,8 @@ def test_votes_stay_whole_when_a_writer_is_killed_at_a_random_moment(store, rate
         assert len(record.transcript_a[-1]["content"]) == 200_000
 
 
-def test_concurrent_writers_lose_nothing(store, rater, tmp_path):
-    db = tmp_path / "arena.db"
+def test_concurrent_writers_lose_nothing(store, rater, database):
+    db = database
     writers, per_writer = 3, 40
     processes = [_worker("write", db, rater.id, per_writer) for _ in range(writers)]
     for process in processes:
@@ -101,15 +89,15 @@ def test_concurrent_writers_lose_nothing(store, rater, tmp_path):
     votes = load_votes(store)
     assert len(votes) == writers * per_writer
     assert len({v.battle_id for v in votes}) == writers * per_writer
-    assert _consistency(db) == (writers * per_writer,) * 2 + (0,)
+    assert consistency(db) == (writers * per_writer,) * 2 + (0,)
     # Each writer's questions all arrived: (question i) x writers.
     questions = sorted(v.transcript_a[0]["content"] for v in votes)
     assert questions == sorted(f"question {i}" for i in range(per_writer) for _ in range(writers))
 
 
-def test_battles_and_votes_from_two_stores_interleave(store, rater, tmp_path):
-    """Two engines on one file in one process (as two app workers would be)."""
-    other = open_store(tmp_path / "arena.db")
+def test_battles_and_votes_from_two_stores_interleave(store, rater, database):
+    """Two engines on one database in one process (as two app workers would be)."""
+    other = open_store(database)
     first = start_battle(store, rater, MODELS)
     second = start_battle(other, rater, MODELS)
     record_vote(other, first.id, rater, "tie", transcript(), transcript())

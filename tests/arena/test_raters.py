@@ -96,13 +96,17 @@ def test_the_code_is_stored_only_as_its_digest(tmp_path):
     assert digest.encode() in contents[-1]
 
 
-def test_existing_databases_get_the_codes_table_without_a_migration(tmp_path):
+def test_early_databases_get_the_codes_table(tmp_path):
+    from tests.arena.test_migrations import at_revision_one_with_data
+
     path = tmp_path / "old.db"
+    at_revision_one_with_data(str(path))  # Dr Sara joined the pilot study by name
     store = open_store(path)
-    ensure_study(store, STUDY)
     old = join_study(store, STUDY, "Dr Sara")
-    with store.write() as session:  # a database from before personal codes
+    with store.write() as session:  # as made before personal codes (and before migrations)
         session.execute(text("DROP TABLE arena_rater_codes"))
+        session.execute(text("DROP TABLE alembic_version"))
+        session.execute(text("DROP TABLE arena_judge_verdicts"))
     store.close()
     reopened = open_store(path)
     sara, code = create_rater(reopened, STUDY, "dr sara")  # the rater who joined by name

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 
 import pytest
@@ -13,6 +12,7 @@ from arena.errors import MESSAGES
 from arena.store import database_url
 from engine.errors import UserFacingError
 from engine.generation import GenerationSettings
+from tests.arena.conftest import is_sqlite, write_lock_held
 from engine.messages import Message
 from tests.arena.conftest import MODELS, STUDY, transcript
 
@@ -22,7 +22,11 @@ def _pragma(store, name: str):
         return connection.exec_driver_sql(f"PRAGMA {name}").scalar()
 
 
-def test_sqlite_connections_use_wal_foreign_keys_and_busy_timeout(store):
+def test_sqlite_connections_use_wal_foreign_keys_and_busy_timeout(store, database):
+    if not is_sqlite(database):
+        with store.read() as session:  # PostgreSQL's counterpart of the busy timeout
+            assert session.execute(text("SHOW lock_timeout")).scalar() == "2s"
+        return
     assert _pragma(store, "journal_mode") == "wal"
     assert _pragma(store, "foreign_keys") == 1
     assert _pragma(store, "busy_timeout") == 2000
@@ -103,37 +107,30 @@ def test_votes_on_missing_or_foreign_battles_are_refused(store, rater, battle):
     assert missing.value.code == "battle_not_found"
 
 
-def test_locked_database_gives_database_busy_then_the_retry_succeeds(tmp_path, rater, battle):
-    impatient = open_store(tmp_path / "arena.db", busy_timeout_s=0.2)
-    blocker = sqlite3.connect(tmp_path / "arena.db", isolation_level=None)
-    blocker.execute("BEGIN EXCLUSIVE")  # another process holding the write lock
-    try:
+def test_locked_database_gives_database_busy_then_the_retry_succeeds(database, rater, battle):
+    impatient = open_store(database, busy_timeout_s=0.2)
+    with write_lock_held(database):  # another process holding the write lock
         with pytest.raises(ArenaError) as busy:
             record_vote(impatient, battle.id, rater, "tie", transcript(), transcript())
         assert busy.value.code == "database_busy"
         assert "0.2" in busy.value.message("en") and "0.2" in busy.value.message("ar")
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
     assert load_votes(impatient) == []
     receipt = record_vote(impatient, battle.id, rater, "tie", transcript(), transcript())
     assert receipt.winner == "tie" and len(load_votes(impatient)) == 1
 
 
-def test_a_writer_waits_for_a_short_lock_instead_of_failing(tmp_path, rater, battle):
-    blocker = sqlite3.connect(tmp_path / "arena.db", isolation_level=None, check_same_thread=False)
-    blocker.execute("BEGIN EXCLUSIVE")
-    release = threading.Timer(0.5, lambda: blocker.execute("COMMIT"))
-    release.start()
-    patient = open_store(tmp_path / "arena.db", busy_timeout_s=10)
-    record_vote(patient, battle.id, rater, "model_a", transcript(), transcript())
-    release.join()
-    blocker.close()
+def test_a_writer_waits_for_a_short_lock_instead_of_failing(database, rater, battle):
+    with write_lock_held(database) as release:
+        timer = threading.Timer(0.5, release)
+        timer.start()
+        patient = open_store(database, busy_timeout_s=10)
+        record_vote(patient, battle.id, rater, "model_a", transcript(), transcript())
+        timer.join()
     assert len(load_votes(patient)) == 1
 
 
 def test_foreign_keys_are_enforced(store):
-    with pytest.raises(Exception, match="FOREIGN KEY"):
+    with pytest.raises(Exception, match="(?i)foreign key"):  # SQLite's and PostgreSQL's words
         with store.write() as session:
             session.execute(text("INSERT INTO arena_raters (study_id, display_name, name_key, created_at) "
                                  "VALUES (999, 'x', 'x', '2025-01-01 00:00:00')"))
