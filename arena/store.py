@@ -153,6 +153,8 @@ def database_engine(url: str, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S, ec
     busy timeout, BEGIN IMMEDIATE on `write_engine(engine)`); other databases as they are.
     The translation pipeline's store (train/translate) uses it too."""
     full_url = make_url(url)
+    if full_url.drivername == "postgresql":  # no driver named: psycopg 3 (SQLAlchemy's default is psycopg2)
+        full_url = full_url.set(drivername="postgresql+psycopg")
     if full_url.get_backend_name() == "postgresql":
         # PostgreSQL's counterpart of SQLite's busy timeout: a statement that waits longer
         # than this for a lock fails ("lock timeout" -> database_busy) instead of hanging.

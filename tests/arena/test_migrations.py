@@ -104,3 +104,13 @@ def test_a_fresh_database_gets_every_table_at_the_newest_revision(database):
         assert indexes.get("uq_arena_judge_verdicts_item") in (True, 1)
     finally:
         store.close()
+
+
+def test_a_postgresql_url_without_a_driver_uses_psycopg_3(database):
+    if "://" not in database:
+        pytest.skip("SQLite: no driver to choose")
+    store = open_store(database.replace("postgresql+psycopg://", "postgresql://"))
+    try:
+        assert store.engine.url.drivername == "postgresql+psycopg" and load_votes(store) == []
+    finally:
+        store.close()
