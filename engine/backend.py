@@ -183,7 +183,7 @@ def _reusing_cache(loaded, request: GenerationRequest, inputs: dict, stop_event)
         if covered <= len(sequence):
             PREFIX_CACHES.put(request.conversation, CachedPrefix(
                 request.model_key, request.adapter, tuple(sequence[:covered]), cache, request.image_keys,
-                reused=plan.length, prompt_length=len(request.input_ids)), model.device)
+                reused=plan.length), model.device)
 
     yield from generate_tokens(model, request.input_ids, request.settings, request.stop_token_ids, stop_event,
                                inputs, past_key_values=cache, on_done=keep)

@@ -49,7 +49,6 @@ class CachedPrefix:
     cache: object  # transformers.DynamicCache
     image_keys: tuple[str, ...] = ()  # fingerprints of the images in `token_ids`, in order
     reused: int = 0  # positions of its prompt that came from the previous turn's cache
-    prompt_length: int = 0  # its prompt's positions (the rest of `token_ids` is the reply)
     nbytes: int = field(default=0)
 
 

@@ -166,10 +166,6 @@ class PostgresServer:
     def __init__(self, port: int):
         self.port = port
 
-    @property
-    def admin_url(self) -> str:
-        return f"postgresql+psycopg://{PG_USER}@127.0.0.1:{self.port}/postgres"
-
     def new_database(self) -> str:
         """A fresh, empty database; its SQLAlchemy URL."""
         import psycopg
