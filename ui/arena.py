@@ -124,7 +124,7 @@ class ArenaHandlers:
             return
         left = EMPTY_INPUT
         if state.taken_back:  # its files were read and deleted: the text comes back to send again
-            gr.Warning(text("arena_taken_back", ui_lang))
+            gr.Warning(text(state.taken_back, ui_lang))
             left = {"text": user_text, "files": []}
         yield chat_messages(a), chat_messages(b), left, *self._votes(state.can_vote), state
 

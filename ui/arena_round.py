@@ -80,7 +80,10 @@ class ArenaRound:
         # Both sides' replies go through it, so that one exchange on one base model is one batch.
         self.batching = BatchingTokens(backend)
         self.takes_turns = False  # the two sides must share their model's slot one after the other
-        self.taken_back = False  # the latest exchange was taken back (a side wrote nothing)
+        # Why the latest exchange was taken back (a side wrote nothing), as a ui.strings key:
+        # "arena_taken_back" (Stop came first) or "arena_empty_reply" (a model ended with
+        # nothing); None: it was kept.
+        self.taken_back: str | None = None
         self.rater: RaterInfo | None = None
         self.battle: BattleInfo | None = None
         self.sides: tuple[Conversation, Conversation] | None = None
@@ -136,7 +139,7 @@ class ArenaRound:
             raise ArenaError("battle_not_found")
         a, b = self.sides
         before = (a.checkpoint(), b.checkpoint())
-        self.taken_back = False
+        self.taken_back = None
         with self.batching.together():  # both requests are made before either is generated
             replies = [a.send(text, files, replace(options, adapter=self.adapters[0]))]
             try:
@@ -151,17 +154,19 @@ class ArenaRound:
         try:
             yield from _merged(replies, self.sides)
         finally:
-            self._keep_or_take_back(before)
+            self._keep_or_take_back(before, replies)
 
-    def _keep_or_take_back(self, before) -> None:
+    def _keep_or_take_back(self, before, replies) -> None:
         """Keep the exchange only if both sides wrote something: a side stopped before its
-        first words would leave a battle that cannot be voted on (the store wants a reply
-        on each side) and two conversations that no longer match."""
+        first words, or a model that ended its reply at once (its first token the end), would
+        leave a battle that cannot be voted on (the store wants a reply on each side) and two
+        conversations that no longer match."""
         if all(side.pending is None for side in self.sides) and not all(
                 _answered(side, checkpoint) for side, checkpoint in zip(self.sides, before)):
             for side, checkpoint in zip(self.sides, before):
                 side.rollback(checkpoint)
-            self.taken_back = True
+            stopped = any(reply.finish_reason == "stopped" for reply in replies)
+            self.taken_back = "arena_taken_back" if stopped else "arena_empty_reply"
 
     def vote(self, winner: str, reason: str | None, rater_language: str | None) -> VoteReceipt:
         if self.rater is None or self.battle is None or self.sides is None:

@@ -110,6 +110,9 @@ STRINGS = MappingProxyType({
         "arena_taken_back": "Stopped before one of the models had written anything: the message was taken back "
                             "from both conversations, so that they stay alike. Send it again (attach any images "
                             "again).",
+        "arena_empty_reply": "One of the models ended its reply without writing anything: the message was taken "
+                             "back from both conversations, so that they stay alike. Send it again (attach any "
+                             "images again).",
         "lb_language": "Conversation language",
         "lb_all": "All",
         "lb_mixed": "Mixed",
@@ -254,6 +257,8 @@ STRINGS = MappingProxyType({
         "arena_take_turns": "في هذه الجولة يتناوب النموذجان: يبدأ أحد الردّين بعد أن ينتهي الآخر.",
         "arena_taken_back": "أُوقف قبل أن يكتب أحد النموذجين شيئًا: سُحبت الرسالة من المحادثتين كلتيهما لتبقيا "
                             "متطابقتين. أرسلها مرة أخرى (وأرفق الصور من جديد إن وُجدت).",
+        "arena_empty_reply": "أنهى أحد النموذجين ردّه دون أن يكتب شيئًا: سُحبت الرسالة من المحادثتين كلتيهما "
+                             "لتبقيا متطابقتين. أرسلها مرة أخرى (وأرفق الصور من جديد إن وُجدت).",
         "lb_language": "لغة المحادثة",
         "lb_all": "الكل",
         "lb_mixed": "مختلطة",

@@ -100,3 +100,53 @@ def box(page, selector: str) -> dict:
 
 def toast_texts(page) -> list[str]:
     return [text.strip() for text in page.locator(".toast-body").all_inner_texts()]
+
+
+# Counts, from the moment it is installed, the arena's toasts saying that a model ended its
+# reply without writing anything (in either language): a toast goes away on its own, so it
+# is counted as it appears rather than looked for afterwards.
+COUNT_EMPTY_REPLIES_JS = """
+() => {
+    if (window.bmxEmptyReplies !== undefined) return;
+    window.bmxEmptyReplies = 0;
+    const counted = new WeakSet();  // a toast's text may come after the toast itself
+    new MutationObserver(() => {
+        for (const toast of document.querySelectorAll('.toast-body')) {
+            if (counted.has(toast) || !/without writing anything|دون أن يكتب شيئًا/.test(toast.innerText)) continue;
+            counted.add(toast);
+            window.bmxEmptyReplies += 1;
+        }
+    }).observe(document.body, {childList: true, subtree: true, characterData: true});
+}
+"""
+VOTES_OPEN_OR_TAKEN_BACK_JS = """
+(before) => !document.querySelector('#arena-vote-a').disabled ? 'votes'
+    : (window.bmxEmptyReplies > before ? 'taken back' : null)
+"""
+
+
+def ask_both(page, message: str, attempts: int = 3, timeout: int = 120_000) -> None:
+    """Send `message` in the arena and wait until both models have replied (the votes open).
+
+    A tiny random model now and then ends its reply before its first word (about 1 reply
+    in 100 for the tiny Llava); the arena then takes the exchange back from both sides and
+    says so, and the message is sent again, as a rater would. A wait that ends otherwise
+    fails with what the screen showed."""
+    page.evaluate(COUNT_EMPTY_REPLIES_JS)
+    for _ in range(attempts):
+        before = page.evaluate("window.bmxEmptyReplies")
+        page.locator("#arena-input textarea").fill(message)
+        page.locator("#arena-send").click()
+        try:
+            outcome = page.wait_for_function(VOTES_OPEN_OR_TAKEN_BACK_JS, arg=before, timeout=timeout).json_value()
+        except Exception as error:  # Playwright's TimeoutError: say what the screen showed
+            raise AssertionError(f"the votes never opened: {arena_screen(page)}") from error
+        if outcome == "votes":
+            return
+    raise AssertionError(f"{attempts} exchanges taken back in a row: {arena_screen(page)}")
+
+
+def arena_screen(page) -> dict:
+    """What the arena shows: both sides' text, the message box and any toasts."""
+    return {"a": page.locator("#arena-a").inner_text(), "b": page.locator("#arena-b").inner_text(),
+            "box": page.locator("#arena-input textarea").input_value(), "toasts": toast_texts(page)}

@@ -153,12 +153,13 @@ def test_stop_before_a_side_wrote_anything_leaves_a_battle_that_can_go_on(pool, 
                              holding_back("kind", hold), LONG)
     *_, arena = handlers.join("Dr Omar", "", "", None, "en")
     outputs = None
-    for outputs in handlers.send({"text": "Tell me about anemia", "files": []}, arena, "en"):
-        if any(side.pending and side.pending.reply.text for side in arena.sides):
-            handlers.stop(arena)  # the Stop button, while one side streams
+    with pytest.warns(UserWarning, match="^Stopped before one of the models had written anything"):
+        for outputs in handlers.send({"text": "Tell me about anemia", "files": []}, arena, "en"):
+            if any(side.pending and side.pending.reply.text for side in arena.sides):
+                handlers.stop(arena)  # the Stop button, while one side streams
     chat_a, chat_b, box, *votes, _ = outputs
     assert all(vote["interactive"] is False for vote in votes) and not arena.can_vote
-    assert [side.messages for side in arena.sides] == [[], []] and arena.taken_back
+    assert [side.messages for side in arena.sides] == [[], []] and arena.taken_back == "arena_taken_back"
     assert chat_a == chat_b == [] and box == {"text": "Tell me about anemia", "files": []}
     handlers.vote("tie", "", None, arena, "en")
     assert arena.receipt is None and load_votes(store, "default") == []
@@ -168,6 +169,34 @@ def test_stop_before_a_side_wrote_anything_leaves_a_battle_that_can_go_on(pool, 
     assert all(vote["interactive"] for vote in outputs[3:7]) and arena.can_vote
     handlers.vote("tie", "", None, arena, "en")
     assert arena.receipt is not None and load_votes(store, "default")[0].winner == "tie"
+
+
+def ending_at_once(adapter: str):
+    """A token backend on which the side with `adapter` ends its reply before its first
+    token (a model whose first token is the end: tiny random ones now and then)."""
+    def backend(request, stop):
+        if request.adapter == adapter:
+            return
+        yield from local_tokens(request, stop)
+    return backend
+
+
+@pytest.mark.parametrize("lang, expected", [("en", "^One of the models ended its reply without writing anything"),
+                                            ("ar", "^أنهى أحد النموذجين ردّه دون أن يكتب شيئًا")])
+def test_a_model_that_writes_nothing_is_named_as_such_and_the_message_comes_back(pool, store, tiny_dirs, lang,
+                                                                                 expected):
+    """No Stop was pressed: the rater is told a model wrote nothing (not that it was
+    stopped), in their language; the message comes back to send again, and no vote is taken."""
+    llama = str(tiny_dirs("llama"))
+    handlers = ArenaHandlers(pool, store, ArenaConfig(contestants=(llama, f"{llama}:kind")), ending_at_once("kind"),
+                             SHORT)
+    *_, arena = handlers.join("Dr Omar", "", "", None, lang)
+    with pytest.warns(UserWarning, match=expected):
+        *_, outputs = handlers.send({"text": "What is anemia?", "files": []}, arena, lang)
+    chat_a, chat_b, box, *votes, _ = outputs
+    assert arena.taken_back == "arena_empty_reply" and not arena.can_vote
+    assert chat_a == chat_b == [] and box == {"text": "What is anemia?", "files": []}
+    assert all(vote["interactive"] is False for vote in votes)
 
 
 def test_the_vote_buttons_open_exactly_when_the_store_takes_a_vote(pool, store):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from tests.ui.browser import open_app
+from tests.ui.browser import ask_both, open_app
 from ui.leaderboard import column_headers
 from ui.strings import text
 
@@ -66,9 +66,7 @@ def vote_once(page, url: str) -> None:
     page.locator("#arena-rater-name :is(input, textarea)").fill("Dr Test")
     page.locator("#arena-join-button").click()
     page.locator("#arena-battle").wait_for()
-    page.locator("#arena-input textarea").fill("ما هو فقر الدم؟")
-    page.locator("#arena-send").click()
-    page.wait_for_function("!document.querySelector('#arena-vote-a').disabled", timeout=120_000)
+    ask_both(page, "ما هو فقر الدم؟")
     page.locator("#arena-vote-a").click()
     page.wait_for_function("document.querySelector('#arena-reveal').innerText.includes('Model A was')")
 
