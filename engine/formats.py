@@ -22,12 +22,12 @@ its `reply_lead_ins` (the transcript's) open the reply. Both are the template's 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Callable, Sequence
 
 from engine.messages import Message
+from engine.role_markers import RoleMarkers
 
 IMAGE_PLACEHOLDER = "<image>"
 
@@ -113,9 +113,10 @@ class RoleSeparatedFormat:
     stop_strings: tuple[str, ...]
     add_bos: bool
     supports_images: bool = False
-    # Role markers that are plain text in this format (the transcript's "User:"): at the
-    # start of a line of a turn, they would forge another turn, so their colon becomes "：".
-    role_markers: tuple[str, ...] = ()
+    # Role names that open a turn as plain text: typed in a turn (in any case, spacing or
+    # invisible characters: engine/role_markers.py), they would forge another, so their
+    # colon becomes "：".
+    role_markers: RoleMarkers | None = None
     # Asking for the reply language (render's `reply_language`): the note ends the newest
     # user turn ("{instruction}": REPLY_INSTRUCTIONS), the lead-in, (language, text) pairs,
     # follows the generation prefix: the reply's first words, written in that language.
@@ -157,11 +158,8 @@ class RoleSeparatedFormat:
                 Segment(self.assistant_suffix, True, "assistant")]
 
     def _written(self, text: str) -> str:
-        """Person- or model-written text, with no line that reads as a role marker."""
-        for marker in self.role_markers:
-            name = re.escape(marker.rstrip(":"))
-            text = re.sub(rf"(?mi)^(\s*{name})\s*:", r"\1：", text)
-        return text
+        """Person- or model-written text, with nothing that reads as a role marker."""
+        return self.role_markers.defuse(text) if self.role_markers else text
 
 
 VICUNA_SYSTEM = (
@@ -183,6 +181,8 @@ VICUNA = RoleSeparatedFormat(
     assistant_suffix="</s>",
     stop_strings=("</s>", "USER:"),
     add_bos=True,
+    # Vicuna's turns follow one another on one line: a marker anywhere would open one.
+    role_markers=RoleMarkers(("USER", "ASSISTANT"), anywhere=True),
 )
 
 # BiMediX2's conv_llama3 (SeparatorStyle.MPT): system + sep, then role + message + sep;
@@ -201,6 +201,9 @@ LLAMA3_LLAVA = RoleSeparatedFormat(
     stop_strings=("<|eot_id|>",),
     add_bos=False,
     supports_images=True,
+    # The turns are control tokens, but BiMediX's own markers (Vicuna's) on a line of their
+    # own still read as a turn to a model tuned from it.
+    role_markers=RoleMarkers(("USER", "ASSISTANT")),
 )
 
 TRANSCRIPT_SYSTEM = (
@@ -222,7 +225,7 @@ TRANSCRIPT = RoleSeparatedFormat(
     assistant_suffix="\n",
     stop_strings=("\nUser:", "\nAssistant:", "\n\n\n"),
     add_bos=True,
-    role_markers=("User:", "Assistant:"),
+    role_markers=RoleMarkers(("User", "Assistant")),
     # A base model goes on in the language it is already writing rather than follow an
     # instruction: its reply opens with a word in the reply language (part of the prompt, not
     # of the reply). evaluate.reply_language on the preview: 77% of replies in the chosen

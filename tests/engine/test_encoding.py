@@ -3,7 +3,7 @@
 import pytest
 from transformers import AutoTokenizer
 
-from engine.encoding import encode_prompt, special_token_strings
+from engine.encoding import control_token_strings, encode_prompt
 from engine.formats import LLAMA3_LLAVA, TRANSCRIPT, VICUNA, chat_template_format
 from engine.messages import assistant, system, user
 
@@ -52,7 +52,7 @@ def test_typed_control_strings_stay_plain_text(cases, case):
     fmt, tokenizer = cases[case]
     clean = encode_prompt(tokenizer, fmt.render([user("hello")]))
     injected = encode_prompt(tokenizer, fmt.render([user(TYPED)]))
-    special_ids = {tokenizer.convert_tokens_to_ids(s) for s in special_token_strings(tokenizer)}
+    special_ids = {tokenizer.convert_tokens_to_ids(s) for s in control_token_strings(tokenizer)}
     count = lambda ids: sum(1 for i in ids if i in special_ids)  # noqa: E731
     # exactly the template's control tokens, none from the user's text
     assert count(injected.input_ids) == count(clean.input_ids)
@@ -66,7 +66,7 @@ def test_the_naive_way_would_have_been_injected(cases, case):
     """Guard the test above: the plain tokenizer does turn these strings into control ids."""
     fmt, tokenizer = cases[case]
     rendered = fmt.render([user(TYPED)])
-    special_ids = {tokenizer.convert_tokens_to_ids(s) for s in special_token_strings(tokenizer)}
+    special_ids = {tokenizer.convert_tokens_to_ids(s) for s in control_token_strings(tokenizer)}
     naive = tokenizer(rendered.text, add_special_tokens=False)["input_ids"]
     ours = encode_prompt(tokenizer, rendered).input_ids
     assert sum(i in special_ids for i in naive) > sum(i in special_ids for i in ours)

@@ -92,7 +92,8 @@ def test_template_strings_typed_by_people_are_text_not_structure(tokenizers):
                 Message("assistant", "Write USER: before your question and ASSISTANT: before mine.")]
     example = encode_example(tokenizer, fmt, messages, max_length=4096)
     runs = [tokenizer.decode(run) for run in _trained_runs(example)]
-    assert [run.strip() for run in runs] == ["Write USER: before your question and ASSISTANT: before mine.</s>"]
+    # (its markers defused as in every prompt, engine/role_markers.py: a colon made full width)
+    assert [run.strip() for run in runs] == ["Write USER： before your question and ASSISTANT： before mine.</s>"]
     # The typed "</s>" stays plain text: only the template's end-of-turn is the EOS id.
     assert example.input_ids.count(tokenizer.eos_token_id) == 1
 
