@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from engine.cards import resolve_card
-from engine.errors import UserFacingError
+from engine.errors import InvalidSetting, UserFacingError
 from engine.generation import GenerationSettings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -49,7 +49,10 @@ def chat(
 
     if lang not in ("auto", "ar", "en"):
         raise typer.BadParameter("--lang must be auto, ar or en")
-    settings = GenerationSettings(temperature, top_p, max_new_tokens, repetition_penalty, seed)
+    try:  # a setting no model can take (--seed 2**80, --temperature nan): said, naming the option
+        settings = GenerationSettings(temperature, top_p, max_new_tokens, repetition_penalty, seed)
+    except InvalidSetting as error:
+        raise typer.BadParameter(error.message("en"), param_hint="--" + error.name.replace("_", "-")) from None
     loaded = _open_model(model, [str(p) for p in adapter or []], load_in_4bit or None, prompt_format, endpoints,
                          api_key_env)
     # The CLI's own state: its history (the session) and its options, the adapter included.

@@ -16,6 +16,8 @@ Why a reply ended is decided in one place, `finish_reason`, from what `stream_te
 from __future__ import annotations
 
 import logging
+import math
+import numbers
 import queue
 import threading
 from dataclasses import asdict, dataclass, field
@@ -26,6 +28,7 @@ from transformers import StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
 from engine.detokenizer import IncrementalDetokenizer
+from engine.errors import InvalidSetting
 
 log = logging.getLogger(__name__)
 
@@ -46,16 +49,17 @@ class GenerationSettings:
     top_k: int = field(default=0, metadata={"help": "sample from the k likeliest tokens only; 0 = no limit"})
 
     def __post_init__(self) -> None:
-        if self.temperature < 0:
-            raise ValueError("temperature must be >= 0")
-        if not 0 < self.top_p <= 1:
-            raise ValueError("top_p must be in (0, 1]")
-        if self.max_new_tokens < 1:
-            raise ValueError("max_new_tokens must be >= 1")
-        if self.repetition_penalty <= 0:
-            raise ValueError("repetition_penalty must be > 0")
-        if self.top_k < 0:
-            raise ValueError("top_k must be >= 0")
+        # Refused here, named, rather than by torch mid-reply ("The model failed while
+        # replying (ValueError)" for a seed of 2**80) or silently (NaN passes every `<`).
+        _within("temperature", _finite("temperature", self.temperature) >= 0, self.temperature, "[0, ∞)")
+        _within("top_p", 0 < _finite("top_p", self.top_p) <= 1, self.top_p, "(0, 1]")
+        _within("max_new_tokens", _whole("max_new_tokens", self.max_new_tokens) >= 1, self.max_new_tokens, "[1, ∞)")
+        _within("repetition_penalty", _finite("repetition_penalty", self.repetition_penalty) > 0,
+                self.repetition_penalty, "(0, ∞)")
+        if self.seed is not None:
+            _within("seed", SEED_RANGE[0] <= _whole("seed", self.seed) <= SEED_RANGE[1], self.seed,
+                    "[-2^63, 2^63 − 1]")
+        _within("top_k", 0 <= _whole("top_k", self.top_k) <= TOP_K_MAX, self.top_k, "[0, 2^31 − 1]")
 
     def generate_kwargs(self) -> dict:
         sampling = self.temperature > 0
@@ -69,6 +73,39 @@ class GenerationSettings:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+# Every backend takes these: torch's manual_seed and vLLM's seed (int64), vLLM's top_k (int32).
+SEED_RANGE = (-(2**63), 2**63 - 1)
+TOP_K_MAX = 2**31 - 1
+
+
+def shown_value(value) -> str:
+    """A value as a message quotes it: short, whatever a client sent."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _finite(name: str, value) -> float:
+    """`value` itself if it is a real number (not a bool), neither NaN nor infinite."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InvalidSetting("setting_not_a_number", name=name, value=shown_value(value))
+    if isinstance(value, numbers.Integral):
+        return value  # exact, however large: float() of 10**400 overflows
+    if not math.isfinite(value):
+        raise InvalidSetting("setting_not_a_number", name=name, value=shown_value(value))
+    return float(value)
+
+
+def _whole(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InvalidSetting("setting_not_an_integer", name=name, value=shown_value(value))
+    return int(value)
+
+
+def _within(name: str, allowed: bool, value, interval: str) -> None:
+    if not allowed:
+        raise InvalidSetting("setting_out_of_range", name=name, value=shown_value(value), allowed=interval)
 
 
 @dataclass(frozen=True)

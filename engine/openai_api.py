@@ -12,28 +12,34 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import re
 import time
 import uuid
 from dataclasses import dataclass
 
-from engine.errors import UserFacingError
-from engine.generation import GenerationSettings
+from engine.errors import InvalidSetting, UserFacingError
+from engine.generation import GenerationSettings, shown_value
 from engine.images import MAX_FILE_BYTES, load_image
 from engine.language import POLICIES
 from engine.messages import ROLES, Message
+from engine.prompt_input import MAX_CONVERSATION_CHARS, MAX_CONVERSATION_MESSAGES
 from engine.reply import ReplyOptions
 
-# A request holds at most a few images, each at most the UI's file limit (base64: 4/3).
+# A request holds at most a few images, together at most one file at the UI's limit
+# (base64: 4/3), and a conversation within its bounds: every character JSON-escaped at its
+# longest ("\ud83d\ude42", 12 bytes), and a little for the keys. Beyond that (it was 134 MB),
+# a body is refused before it is read.
 MAX_IMAGES_PER_REQUEST = 8
-MAX_BODY_BYTES = MAX_FILE_BYTES * 4 // 3 * 2 + 1024 * 1024
+MAX_BODY_BYTES = MAX_FILE_BYTES * 4 // 3 + MAX_CONVERSATION_CHARS * 12 + MAX_CONVERSATION_MESSAGES * 256 + 2**20
 MAX_STOP_STRINGS = 4  # OpenAI's limit
 
 # The engine's reasons, in OpenAI's words: a stop string or the end of the turn is "stop".
 OPENAI_FINISH_REASONS = {"done": "stop", "stop_string": "stop", "length": "length", "stopped": "stop"}
 
 # Intake errors that mean "too large", whatever the file: HTTP 413.
-_TOO_LARGE = {"image_too_large", "message_too_long", "message_too_many_tokens"}
+_TOO_LARGE = {"image_too_large", "message_too_long", "message_too_many_tokens", "conversation_too_long",
+              "conversation_too_many_tokens", "conversation_too_many_messages"}
 _DATA_URL = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^,;]*)*?);base64,(?P<data>.*)$", re.S)
 
 
@@ -51,8 +57,14 @@ class ApiError(Exception):
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
 
-def from_user_facing(error: UserFacingError, lang: str = "en") -> ApiError:
-    """The engine's own refusal (worded for people) as an API error with the right status."""
+def from_user_facing(error: UserFacingError, lang: str = "en", names: dict[str, str] | None = None) -> ApiError:
+    """The engine's own refusal (worded for people) as an API error with the right status.
+    `names`: the engine's names of settings as this request called them (max_new_tokens:
+    max_tokens), so that a refused setting is named as the client sent it."""
+    if isinstance(error, InvalidSetting):
+        name = (names or {}).get(error.name, error.name)
+        error = InvalidSetting(error.code, **{**error.params, "name": name})
+        return ApiError(400, error.message(lang), "invalid_request_error", name, error.code)
     if error.code == "server_busy":
         return ApiError(503, error.message(lang), "server_error", None, error.code)
     if error.code == "unknown_adapter":
@@ -70,6 +82,7 @@ def parse_messages(raw, lang: str = "en") -> list[Message]:
     """OpenAI messages (string content or content parts) as engine messages."""
     if not isinstance(raw, list) or not raw:
         raise ApiError(400, "messages must be a non-empty list", param="messages")
+    _check_whole_conversation(raw, lang)
     messages, images = [], 0
     for index, item in enumerate(raw):
         if isinstance(item, dict) and item.get("role") == "developer":  # OpenAI's newer name for it
@@ -89,6 +102,26 @@ def parse_messages(raw, lang: str = "en") -> list[Message]:
         messages.append(Message(item["role"], text, tuple(pictures)))
     _check_alternation(messages)
     return messages
+
+
+def _check_whole_conversation(raw: list, lang: str) -> None:
+    """The engine's bounds on a whole conversation (engine/prompt_input.py), checked again
+    here on the raw request: before an image is decoded or a Message made."""
+    if len(raw) > MAX_CONVERSATION_MESSAGES:
+        error = UserFacingError("conversation_too_many_messages", count=len(raw), limit=MAX_CONVERSATION_MESSAGES)
+        raise from_user_facing(error, lang)
+    size = sum(_text_length(item.get("content")) for item in raw if isinstance(item, dict))
+    if size > MAX_CONVERSATION_CHARS:
+        raise from_user_facing(UserFacingError("conversation_too_long", size=size, limit=MAX_CONVERSATION_CHARS), lang)
+
+
+def _text_length(content) -> int:
+    if isinstance(content, str):
+        return len(content)
+    if isinstance(content, list):
+        return sum(len(part["text"]) + 1 for part in content  # + 1: the parts are joined by newlines
+                   if isinstance(part, dict) and isinstance(part.get("text"), str))
+    return 0
 
 
 def _check_alternation(messages: list[Message]) -> None:
@@ -151,11 +184,9 @@ def decode_image_url(url, param: str, lang: str = "en"):
         raise from_user_facing(error, lang) from None
 
 
-def reply_options(body: dict, adapter: str | None, default_max_tokens: int) -> ReplyOptions:
-    """The sampling and length of one request (max_completion_tokens wins over max_tokens)."""
-    limit = _number(body, "max_completion_tokens", int)
-    limit = _number(body, "max_tokens", int) if limit is None else limit
-    limit = default_max_tokens if limit is None else limit
+def reply_options(body: dict, adapter: str | None, default_max_tokens: int, lang: str = "en") -> ReplyOptions:
+    """The sampling and length of one request (max_completion_tokens wins over max_tokens).
+    A setting no model can take is a 400 naming it, in the client's language."""
     stop = body.get("stop")
     stop = [stop] if isinstance(stop, str) else (stop or [])
     if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop) or len(stop) > MAX_STOP_STRINGS:
@@ -164,19 +195,31 @@ def reply_options(body: dict, adapter: str | None, default_max_tokens: int) -> R
     language = body.get("reply_language", "auto")
     if language not in POLICIES:
         raise ApiError(400, f"reply_language must be one of {POLICIES}", param="reply_language")
-    defaults = GenerationSettings()
     try:
-        settings = GenerationSettings(
-            temperature=_pick(body, "temperature", float, defaults.temperature),
-            top_p=_pick(body, "top_p", float, defaults.top_p),
-            max_new_tokens=limit,
-            repetition_penalty=_pick(body, "repetition_penalty", float, defaults.repetition_penalty),
-            seed=_number(body, "seed", int),
-            top_k=max(0, _pick(body, "top_k", int, 0)),  # vLLM's -1 means "no limit" too
-        )
-    except ValueError as error:
-        raise ApiError(400, str(error)) from None
+        settings = _settings(body, default_max_tokens)
+    except InvalidSetting as error:
+        raise from_user_facing(error, lang, setting_names(body)) from None
     return ReplyOptions(reply_language=language, settings=settings, adapter=adapter, stop=tuple(stop))
+
+
+def setting_names(body: dict) -> dict[str, str]:
+    """The engine's setting names as this request's parameters (see from_user_facing)."""
+    return {"max_new_tokens": "max_completion_tokens" if body.get("max_completion_tokens") is not None
+            else "max_tokens"}
+
+
+def _settings(body: dict, default_max_tokens: int) -> GenerationSettings:
+    limit = _number(body, "max_completion_tokens", int)
+    limit = _number(body, "max_tokens", int) if limit is None else limit
+    defaults = GenerationSettings()
+    return GenerationSettings(
+        temperature=_pick(body, "temperature", float, defaults.temperature),
+        top_p=_pick(body, "top_p", float, defaults.top_p),
+        max_new_tokens=default_max_tokens if limit is None else limit,
+        repetition_penalty=_pick(body, "repetition_penalty", float, defaults.repetition_penalty),
+        seed=_number(body, "seed", int),
+        top_k=max(0, _pick(body, "top_k", int, 0)),  # vLLM's -1 means "no limit" too
+    )
 
 
 def _pick(body: dict, name: str, kind, default):
@@ -185,12 +228,30 @@ def _pick(body: dict, name: str, kind, default):
 
 
 def _number(body: dict, name: str, kind):
+    """A JSON number as `kind`. JSON's NaN, Infinity and 1e400 (Python reads all three) are
+    no setting: refused here, named, before int() or a model gets them."""
     value = body.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
-        raise ApiError(400, f"{name} must be {'an integer' if kind is int else 'a number'}", param=name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
+        raise InvalidSetting("setting_not_a_number", name=name, value=shown_value(value))
+    if kind is int and value != int(value):
+        raise InvalidSetting("setting_not_an_integer", name=name, value=shown_value(value))
     return kind(value)
+
+
+def _finite(value: int | float) -> bool:
+    return not isinstance(value, float) or math.isfinite(value)  # an int is (math.isfinite(10**400) overflows)
+
+
+def stream_choice(body: dict) -> tuple[bool, bool]:
+    """(stream, include_usage) of a request."""
+    stream, options = body.get("stream"), body.get("stream_options")
+    if stream is not None and not isinstance(stream, bool):
+        raise ApiError(400, "stream must be true or false", param="stream")
+    if options is not None and not isinstance(options, dict):
+        raise ApiError(400, "stream_options must be an object", param="stream_options")
+    return bool(stream), bool((options or {}).get("include_usage"))
 
 
 class Completion:

@@ -10,7 +10,7 @@ from itertools import takewhile
 from typing import Sequence
 
 from engine.endpoints import RemoteModel
-from engine.errors import UserFacingError
+from engine.errors import InvalidSetting, UserFacingError
 from engine.images import is_decoded
 from engine.language import detect_language
 from engine.loading import LoadedModel
@@ -22,6 +22,12 @@ MAX_MESSAGE_CHARS = 20_000  # far beyond any question; stops a pasted book befor
 # and 44 s of prefill on a long-context model, holding the model from everyone else.
 MAX_MESSAGE_TOKENS = 8_192
 MAX_TOKENS_PER_CHAR = 4  # byte-level tokenizers: at most one token per UTF-8 byte
+# The whole conversation, bounded before any tokenizer work: each message within its limits,
+# 999 turns of them (19 MB) once took 333 s to count and 551 s to answer in one token.
+# Fitting renders and encodes the conversation a few times over: these keep that to seconds.
+MAX_CONVERSATION_MESSAGES = 500  # 250 exchanges
+MAX_CONVERSATION_CHARS = 200_000  # ten messages at their limit
+MAX_CONVERSATION_TOKENS = 131_072  # the longest context a card here reads (Llama 3.1)
 
 # What a text-only model reads in place of the images it cannot take, in the turn's
 # language: told, it says it cannot see them rather than describing a picture it never got.
@@ -48,6 +54,7 @@ def asks_for_language(model: LoadedModel, options: ReplyOptions) -> bool:
 def newest_user_message(model: LoadedModel, messages: Sequence[Message]) -> Message:
     if not messages or messages[-1].role != "user":
         raise ValueError("the newest message must be the user's")
+    check_conversation(model, messages)  # first: it keeps every later step's work bounded
     newest = messages[-1]
     if has_lone_surrogates(newest.content):
         raise UserFacingError("invalid_text")
@@ -61,6 +68,46 @@ def newest_user_message(model: LoadedModel, messages: Sequence[Message]) -> Mess
         if tokens > MAX_MESSAGE_TOKENS:
             raise UserFacingError("message_too_many_tokens", tokens=tokens, limit=MAX_MESSAGE_TOKENS)
     return newest
+
+
+def check_conversation(model: LoadedModel | RemoteModel, messages: Sequence[Message]) -> None:
+    """The whole conversation's bounds: messages, then characters, then (only where the
+    characters could make that many) tokens, counted once as plain text."""
+    if len(messages) > MAX_CONVERSATION_MESSAGES:
+        raise UserFacingError("conversation_too_many_messages", count=len(messages), limit=MAX_CONVERSATION_MESSAGES)
+    size = sum(len(m.content) for m in messages)
+    if size > MAX_CONVERSATION_CHARS:
+        raise UserFacingError("conversation_too_long", size=size, limit=MAX_CONVERSATION_CHARS)
+    if size * MAX_TOKENS_PER_CHAR > MAX_CONVERSATION_TOKENS and model.tokenizer is not None:
+        encoded = model.tokenizer([m.content for m in messages], add_special_tokens=False, split_special_tokens=True)
+        tokens = sum(len(ids) for ids in encoded["input_ids"])
+        if tokens > MAX_CONVERSATION_TOKENS:
+            raise UserFacingError("conversation_too_many_tokens", tokens=tokens, limit=MAX_CONVERSATION_TOKENS)
+
+
+def newest_within_bounds(messages: Sequence[Message]) -> list[Message]:
+    """A held conversation (the app's, `engine chat`'s) as a reply may take it: its system
+    messages and its newest whole exchanges within the message and character bounds. A
+    person who chats past them goes on, as history fitting goes on past the context; a
+    request that arrives over them (the API) is refused by check_conversation instead."""
+    head = list(takewhile(lambda m: m.role == "system", messages))
+    turns, size = list(messages[len(head):]), sum(len(m.content) for m in messages)
+    while turns and (len(head) + len(turns) > MAX_CONVERSATION_MESSAGES or size > MAX_CONVERSATION_CHARS):
+        dropped = turns.pop(0)
+        size -= len(dropped.content)
+        if turns and turns[0].role == "assistant":  # whole exchanges: its reply goes too
+            size -= len(turns.pop(0).content)
+    return [*head, *turns]
+
+
+def prompt_budget(model: LoadedModel | RemoteModel, options: ReplyOptions) -> int:
+    """The prompt's share of the context: the context less the reply's. A reply length that
+    leaves none is the setting's fault, and said so (never as a negative budget)."""
+    asked = options.settings.max_new_tokens
+    if asked >= model.context_window:
+        raise InvalidSetting("reply_longer_than_context", name="max_new_tokens", tokens=asked,
+                             context=model.context_window)
+    return model.context_window - asked
 
 
 def check_adapter(model: LoadedModel, adapter: str | None) -> None:

@@ -24,7 +24,7 @@ from engine.generation import Chunk, finish_reason
 from engine.history import fit_history
 from engine.language import conversation_language
 from engine.messages import Message
-from engine.prompt_input import asks_for_language, check_adapter, newest_user_message, prompt_messages
+from engine.prompt_input import asks_for_language, check_adapter, newest_user_message, prompt_budget, prompt_messages
 from engine.reply_stream import Reply, ReplyOptions, ReplyStop
 
 STOP_POLL_S = 0.05  # how soon Stop closes a stream that is waiting for the server
@@ -47,7 +47,7 @@ def remote_reply(model: RemoteModel, messages: Sequence[Message], options: Reply
     dropped_images = 0 if model.reads_images else len(newest.images)
     history = prompt_messages(model, messages, options, language)
     asked = language if asks_for_language(model, options) else None
-    budget = model.context_window - options.settings.max_new_tokens
+    budget = prompt_budget(model, options)  # never negative: a reply longer than the context is refused
     fitted = fit_history(history, lambda candidate: count_prompt(model, candidate, asked), budget)
     stop = ReplyStop(stop_event)
     chunks = _stream(model, _payload(model, fitted.encoding.messages, options), options, stop)

@@ -40,7 +40,7 @@ from engine.messages import Message
 from engine.prefix_cache import PREFIX_CACHES, image_key
 from engine.prompt_input import (IMAGE_NOTES, MAX_MESSAGE_CHARS, MAX_MESSAGE_TOKENS,  # noqa: F401 (as before)
                                  MAX_TOKENS_PER_CHAR, asks_for_language, check_adapter, newest_user_message,
-                                 prompt_messages, reads_images)
+                                 prompt_budget, prompt_messages, reads_images)
 from engine.reply_stream import Reply, ReplyOptions, ReplyStop  # noqa: F401 (callers import them from here)
 
 # A conversation that reuses its KV cache is trimmed to this share of the budget when it
@@ -103,7 +103,7 @@ def prepare_prompt(model: LoadedModel, messages: Sequence[Message], options: Rep
     dropped_images = 0 if reads_images(model) else len(newest.images)
     history = prompt_messages(model, messages, options, language)
     asked = language if asks_for_language(model, options) else None
-    budget = model.context_window - options.settings.max_new_tokens if fit else sys.maxsize
+    budget = prompt_budget(model, options) if fit else sys.maxsize
     # A conversation keeps its cut while it fits, and is trimmed with headroom when it must
     # be (engine/history.py), whether or not its cache is kept: the same prompts either way.
     conversation = options.conversation

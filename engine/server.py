@@ -3,12 +3,17 @@
     GET  /v1/models              every model and each model:adapter pair (vLLM's LoRA listing)
     POST /v1/chat/completions    streamed (server-sent events) or whole
     POST /tokenize               vLLM's: a conversation's prompt token count, for clients
-                                 that fit history to the context (engine/remote.py)
-    GET  /health, GET /metrics   liveness; replies running and generation threads alive
+                                 that fit history to the context (engine/remote.py); admitted
+                                 like a reply (a full server answers 503)
+    GET  /health, GET /metrics   liveness; requests admitted, replies running and generation
+                                 threads alive
 
 Every reply goes through `engine.reply.reply`, like the chat's and the arena's: the same
 reply-language policy, history fitting, control-token safety and stop strings. A client
-that disconnects ends its generation at the next token and frees its reply slot.
+that disconnects, streamed or not, ends its generation at the next token and frees its
+reply slot. Whatever a client sends, the answer is in OpenAI's shape: a bad parameter is a
+400 naming it, a request beyond the bounds (the body, the whole conversation) a 413, and
+even a bug a JSON 500.
 """
 
 from __future__ import annotations
@@ -23,11 +28,12 @@ from dataclasses import dataclass, field
 import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from starlette.datastructures import Headers
 
 from engine.admission import Admission
 from engine.errors import UserFacingError
 from engine.openai_api import (OPENAI_FINISH_REASONS, MAX_BODY_BYTES, ApiError, Completion, from_user_facing,
-                               parse_messages, reply_options, request_language)
+                               parse_messages, reply_options, request_language, setting_names, stream_choice)
 from engine.reply import Reply, prepare_prompt, reads_images, reply
 
 _END = object()
@@ -74,16 +80,14 @@ def create_app(named_models: dict[str, object], admission: Admission, api_key: s
     async def api_error(request: Request, error: ApiError):
         return JSONResponse(error.body(), status_code=error.status)
 
-    @app.middleware("http")
-    async def authorise(request: Request, call_next):
-        if state.api_key and request.url.path not in ("/health",):
-            given = request.headers.get("authorization", "")
-            token = given[7:] if given.lower().startswith("bearer ") else ""
-            if not hmac.compare_digest(token.encode(), state.api_key.encode()):
-                error = ApiError(401, "Incorrect or missing API key (Authorization: Bearer ...)",
-                                 "authentication_error", None, "invalid_api_key")
-                return JSONResponse(error.body(), status_code=401)
-        return await call_next(request)
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception):
+        """A bug is still an error in OpenAI's shape, never a plain-text page (uvicorn logs it)."""
+        failure = UserFacingError("server_failed").message(request_language(request.headers.get("accept-language")))
+        return JSONResponse(ApiError(500, failure, "server_error", None, "internal_error").body(), status_code=500)
+
+    if api_key:
+        app.add_middleware(ApiKeyCheck, key=api_key)
 
     @app.get("/health")
     async def health():
@@ -92,7 +96,8 @@ def create_app(named_models: dict[str, object], admission: Admission, api_key: s
     @app.get("/metrics")
     async def metrics():
         threads = sum(1 for t in threading.enumerate() if t.name == "bimedix-generate" and t.is_alive())
-        return PlainTextResponse(f"bimedix_replies_running {state.replies_running}\n"
+        return PlainTextResponse(f"bimedix_requests_admitted {state.admission.in_flight}\n"
+                                 f"bimedix_replies_running {state.replies_running}\n"
                                  f"bimedix_replies_aborted_total {state.replies_aborted}\n"
                                  f"bimedix_generation_threads {threads}\n")
 
@@ -103,11 +108,14 @@ def create_app(named_models: dict[str, object], admission: Admission, api_key: s
     @app.post("/tokenize")
     async def tokenize(request: Request):
         asked = await _read_request(state, request)
+        ticket = _admit(state.admission, asked.lang)  # counting is work too: it waits its turn like a reply
         try:
             prepared = await anyio.to_thread.run_sync(prepare_prompt, asked.entry.model, asked.messages,
                                                       asked.options, False)
         except UserFacingError as error:
-            raise from_user_facing(error, asked.lang) from None
+            raise from_user_facing(error, asked.lang, asked.names) from None
+        finally:
+            ticket.release()
         encoding = prepared.fitted.encoding  # images count as the features they become
         return {"count": encoding.token_count, "max_model_len": asked.entry.model.context_window,
                 "tokens": encoding.input_ids}
@@ -117,23 +125,47 @@ def create_app(named_models: dict[str, object], admission: Admission, api_key: s
         asked = await _read_request(state, request)
         if asked.body.get("n", 1) != 1:
             raise ApiError(400, "only n=1 is supported", param="n")
+        streamed, include_usage = stream_choice(asked.body)
         ticket = _admit(state.admission, asked.lang)
         try:
             answer = await anyio.to_thread.run_sync(lambda: reply(asked.entry.model, asked.messages, asked.options))
         except UserFacingError as error:
             ticket.release()
-            raise from_user_facing(error, asked.lang) from None
+            raise from_user_facing(error, asked.lang, asked.names) from None
         except BaseException:  # the ticket must never leak, whatever failed
             ticket.release()
             raise
         completion = Completion(asked.entry.id)
-        if asked.body.get("stream"):
-            include_usage = bool((asked.body.get("stream_options") or {}).get("include_usage"))
+        if streamed:
             events = _stream(state, answer, ticket, completion, include_usage, asked.lang)
             return ReplyStream(events, lambda: _abandon(answer, ticket))
         return await _whole(state, request, answer, ticket, completion, asked.lang)
 
     return app
+
+
+class ApiKeyCheck:
+    """The API key (Authorization: Bearer), compared in constant time, on every path but
+    /health. Plain ASGI, not `@app.middleware("http")`: behind Starlette's BaseHTTPMiddleware
+    a handler never saw its client go away, and non-streamed replies of clients that had
+    gone kept generating."""
+
+    OPEN_PATHS = ("/health",)
+
+    def __init__(self, app, key: str):
+        self.app = app
+        self.key = key.encode()
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["path"] not in self.OPEN_PATHS:
+            given = Headers(scope=scope).get("authorization", "")
+            token = given[7:] if given.lower().startswith("bearer ") else ""
+            if not hmac.compare_digest(token.encode(), self.key):
+                error = ApiError(401, "Incorrect or missing API key (Authorization: Bearer ...)",
+                                 "authentication_error", None, "invalid_api_key")
+                await JSONResponse(error.body(), status_code=401)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 @dataclass(frozen=True)
@@ -145,14 +177,17 @@ class ChatRequest:
     entry: Served
     messages: list
     options: object  # engine.reply.ReplyOptions
+    names: dict  # the engine's setting names as this request's parameters (openai_api.setting_names)
 
 
 async def _read_request(state: ServerState, request: Request) -> ChatRequest:
     lang = request_language(request.headers.get("accept-language"))
     body = await _json_body(request)
     entry = _served(state, body.get("model"))
-    messages = parse_messages(body.get("messages"), lang)
-    return ChatRequest(lang, body, entry, messages, reply_options(body, entry.adapter, entry.model.default_reply_tokens))
+    options = reply_options(body, entry.adapter, entry.model.default_reply_tokens, lang)
+    # Off the event loop: decoding images (a 50 MB DICOM) would hold every other client.
+    messages = await anyio.to_thread.run_sync(parse_messages, body.get("messages"), lang)
+    return ChatRequest(lang, body, entry, messages, options, setting_names(body))
 
 
 def _model_entry(entry: Served) -> dict:
@@ -187,10 +222,12 @@ async def _json_body(request: Request) -> dict:
         data += piece
         if len(data) > MAX_BODY_BYTES:
             raise ApiError(413, f"the request is larger than {MAX_BODY_BYTES // 2**20} MB", code="request_too_large")
-    try:
-        body = json.loads(data)
+    try:  # in a thread: tens of MB of JSON would hold the event loop
+        body = await anyio.to_thread.run_sync(json.loads, data)
     except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "the request body is not valid JSON") from None
+        raise ApiError(400, "the request body is not valid JSON", code="invalid_json") from None
+    except RecursionError:  # arrays nested 100,000 deep: refused, not a plain-text 500
+        raise ApiError(400, "the request body is nested too deeply", code="invalid_json") from None
     if not isinstance(body, dict):
         raise ApiError(400, "the request body must be a JSON object")
     return body

@@ -30,6 +30,7 @@ from engine.images import decoded
 from engine.loading import LoadedModel
 from engine.messages import Message, without_bidi_controls
 from engine.prefix_cache import PREFIX_CACHES
+from engine.prompt_input import newest_within_bounds
 from engine.reply import Reply, ReplyOptions, reads_images, reply
 
 
@@ -65,7 +66,8 @@ class ChatSession:
         options = options or self.options
         if options.conversation is None:
             options = replace(options, conversation=self.conversation)
-        started = reply(self.model, [*self.messages, user], options, backend=self.backend)
+        history = newest_within_bounds([*self.messages, user])  # a very long chat goes on with its newest turns
+        started = reply(self.model, history, options, backend=self.backend)
         # What the model read stays in the history: a text-only model keeps no image.
         kept = user if self.reads_images else Message("user", user.content)
         started.add_done_callback(partial(self._file, kept))
