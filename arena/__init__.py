@@ -10,9 +10,12 @@ No Gradio here: the Arena and Leaderboard tabs call these functions. Typical flo
     #   ... or, once the organiser gives raters personal codes (then a typed name is refused):
     sara, code = create_rater(store, "bimedix-2025", "Dr Sara")   # the code: shown only now
     rater = join_with_code(store, "bimedix-2025", typed_personal_code)  # -> Dr Sara
-    #   guessing slows down behind an AttemptLimiter per kind of attempt (arena/limits.py):
-    joins = AttemptLimiter("arena join")
+    #   guessing slows down behind an AttemptLimiter per kind of attempt (arena/limits.py),
+    #   counted in the store (one count for every replica; without store=: in this process):
+    joins = AttemptLimiter("arena join", store=store)
+    client = client_address(request)                      # the peer, or what a trusted proxy says
     joins.admit(client, "bimedix-2025")                   # ArenaError("too_many_attempts")
+    joins.admit(client, "bimedix-2025", personal_code=True)  # others' failures do not refuse it
     joins.record_failure(client, "bimedix-2025")          # after a wrong code
     battle = start_battle(store, rater, ["bimedix2-8b", "bimedix-bi", "card:adapter"])
     #   ... stream both sides: battle.model_a behind "Model A", battle.model_b behind "B" ...
@@ -42,7 +45,8 @@ from arena.leaderboard import (Leaderboard, LeaderboardRow, build_leaderboard,
 from arena.judges import (JUDGE_PREFIX, JudgeAgreement, is_judge_rater, judge_agreement, judge_leaderboards,
                           judge_rater_name, record_judge_verdict)
 from arena.leaks import LeakReport, find_identity_leaks
-from arena.limits import VOTE_POLICY, WRONG_CODE_ERRORS, AttemptLimiter, LimitPolicy, client_address
+from arena.addresses import TrustedProxies, client_address
+from arena.limits import VOTE_POLICY, WRONG_CODE_ERRORS, AttemptLimiter, LimitPolicy
 from arena.progress import RaterProgress, study_progress
 from arena.rater_codes import (RaterCodeStatus, create_rater, join_with_code, list_raters, new_rater_code,
                                 normalise_rater_code, revoke_rater_code, study_has_personal_raters)
@@ -68,6 +72,6 @@ __all__ = [
     "leaderboards_by_language", "list_raters", "list_studies", "load_votes", "new_rater_code",
     "normalise_rater_code", "online_elo", "open_store", "read_csv_records", "record_counts",
     "record_judge_verdict", "record_vote", "revoke_rater_code", "set_access_code", "start_battle",
-    "store_leaderboards", "study_has_personal_raters", "study_progress", "verify_access_code",
+    "store_leaderboards", "study_has_personal_raters", "study_progress", "TrustedProxies", "verify_access_code",
     "win_rate_matrix", "write_csv", "write_jsonl",
 ]

@@ -3,6 +3,7 @@
 studies ─< raters ─< battles ─< votes (at most one per battle: `votes.battle_id` is unique)
            raters ─ rater_codes (at most one personal code per rater)
                       battles ─ judge_verdicts (an LLM judge's battle: both orders it was asked in)
+attempts, lockouts: the attempt limits' counts (arena/limits.py), shared by every replica
 
 A battle is created when a round starts (the pair is drawn and the sides assigned), so a
 study's progress shows rounds started but never voted. A vote row holds everything needed
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator,
+from sqlalchemy import (JSON, Boolean, DateTime, Double, ForeignKey, Index, Integer, String, Text, TypeDecorator,
                         UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -25,6 +26,9 @@ MODEL_ID_LENGTH = 200
 BATTLE_ID_LENGTH = 32
 ITEM_KEY_LENGTH = 200
 PROMPT_VERSION_LENGTH = 100
+PURPOSE_LENGTH = 60  # what an attempt limit guards ("arena join")
+SCOPE_LENGTH = 200  # within what (a study's name)
+CLIENT_LENGTH = 64  # an IPv6 address is at most 45 characters
 
 
 class UTCDateTime(TypeDecorator):
@@ -178,3 +182,38 @@ class JudgeVerdict(Base):
     verdict_ba: Mapped[str] = mapped_column(String(16))  # model_b's reply shown first
     flipped: Mapped[bool] = mapped_column(Boolean)  # the two orders disagreed
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class AttemptEvent(Base):
+    """One attempt admitted by an attempt limit, or one failure (a wrong code) it was told of.
+
+    Rows are deleted once older than the window that counts them (arena/ledgers.py), so the
+    table holds minutes of attempts, not a history. Times are the limiter's clock: seconds
+    since the epoch, the same on every replica (arena/limits.py).
+    """
+
+    __tablename__ = "arena_attempts"
+    __table_args__ = (
+        Index("ix_arena_attempts_everyone", "purpose", "scope", "failure", "at"),
+        Index("ix_arena_attempts_client", "purpose", "scope", "client", "failure", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(PURPOSE_LENGTH))
+    scope: Mapped[str] = mapped_column(String(SCOPE_LENGTH))
+    client: Mapped[str] = mapped_column(String(CLIENT_LENGTH))
+    failure: Mapped[bool] = mapped_column(Boolean)  # False: an attempt admitted
+    at: Mapped[float] = mapped_column(Double)
+
+
+class AttemptLockout(Base):
+    """A lockout of one client, or of everyone (client "*"), for one purpose and scope."""
+
+    __tablename__ = "arena_lockouts"
+
+    purpose: Mapped[str] = mapped_column(String(PURPOSE_LENGTH), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(SCOPE_LENGTH), primary_key=True)
+    client: Mapped[str] = mapped_column(String(CLIENT_LENGTH), primary_key=True)
+    locked_until: Mapped[float] = mapped_column(Double)
+    # The failures up to this moment earned the lockout: after it they are not counted again.
+    counted_from: Mapped[float] = mapped_column(Double)

@@ -68,6 +68,24 @@ def test_a_revision_one_database_with_data_is_upgraded_to_the_newest(database):
         store.close()
 
 
+def test_an_upgraded_database_counts_attempts_for_every_replica(database):
+    """Revision 3: the attempt limits' counts (arena/limits.py) live in the database."""
+    from arena import AttemptLimiter, LimitPolicy
+
+    at_revision_one_with_data(database)
+    stores = [open_store(database) for _ in range(2)]
+    try:
+        first, second = (AttemptLimiter("arena join", LimitPolicy(attempts_per_client=1), store=store)
+                         for store in stores)
+        first.admit("10.0.0.1", "pilot")
+        with pytest.raises(ArenaError) as refused:
+            second.admit("10.0.0.1", "pilot")
+        assert refused.value.code == "too_many_attempts"
+    finally:
+        for store in stores:
+            store.close()
+
+
 def test_a_database_newer_than_the_app_is_refused_and_left_alone(database):
     store = open_store(database)
     with store.write() as session:
@@ -99,7 +117,7 @@ def test_a_fresh_database_gets_every_table_at_the_newest_revision(database):
     try:
         names = set(inspect(store.engine).get_table_names())
         assert {"arena_studies", "arena_raters", "arena_battles", "arena_votes", "arena_rater_codes",
-                "arena_judge_verdicts", "alembic_version"} <= names
+                "arena_judge_verdicts", "arena_attempts", "arena_lockouts", "alembic_version"} <= names
         indexes = {ix["name"]: ix["unique"] for ix in inspect(store.engine).get_indexes("arena_judge_verdicts")}
         assert indexes.get("uq_arena_judge_verdicts_item") in (True, 1)
     finally:
