@@ -22,7 +22,7 @@ from train.translate.tables import Round, Sample
 # The screen's own wording, English then Arabic (labels show both, joined by " · ").
 STRINGS = {
     "title": ("Translation review", "مراجعة الترجمة"),
-    "name": ("Your name", "اسمك"),
+    "code": ("Your reviewer code", "رمزك الشخصي للمراجعة"),
     "start": ("Start / Next", "ابدأ / التالي"),
     "approve": ("Approve", "اعتماد"),
     "reject": ("Reject", "رفض"),
@@ -30,8 +30,8 @@ STRINGS = {
     "english_column": ("English source", "النص الإنجليزي"),
     "arabic_column": ("Arabic translation (edit it here)", "الترجمة العربية (عدّلها هنا)"),
     "arabic_box": ("Arabic", "بالعربية"),
-    "intro": ("Enter your name and press Start / Next to get a sample.",
-              "أدخل اسمك واضغط «ابدأ / التالي» لتحصل على عيّنة."),
+    "intro": ("Enter the personal reviewer code the organiser gave you and press Start / Next to get a sample.",
+              "أدخل رمزك الشخصي للمراجعة الذي أعطاك إياه المنظِّم واضغط «ابدأ / التالي» لتحصل على عيّنة."),
     "queue_empty": ("The review queue is empty: every sample has been reviewed. Thank you!",
                     "قائمة المراجعة فارغة: رُوجعت كل العيّنات. شكرًا لك!"),
     "no_sample": ("There is no sample on the screen: press Start / Next first.",

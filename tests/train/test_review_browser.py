@@ -1,6 +1,8 @@
 """The translation review screen in a real browser (Debian chromium through Playwright),
-served by `python -m train.review` as a reviewer starts it: a name, the English beside
-the Arabic each in its own direction, an edit approved, a refused edit, a rejection."""
+served by `python -m train.review` as a reviewer starts it: a personal code (a typed name
+signs nobody in), the English beside the Arabic each in its own direction, an edit
+approved, a refused edit, a rejection; then a second browser with another reviewer's code,
+whose code is revoked while its page is open (issue 26, item 6)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import sys
 from evaluate.servers import free_port, subprocess_server
 from tests.train.test_review import DOSE_ARABIC, fill_store
 from tests.conftest import browser_page
+from train.translate.reviewers import add_reviewer, revoke_reviewer
 from train.translate.store import TranslationStore, store_url
 
 # The direction the browser computed for each English block and each Arabic box, and the
@@ -41,30 +44,45 @@ def progress_row(page) -> list[str]:
     return [cell.strip() for cell in cells]
 
 
-def test_a_reviewer_edits_approves_is_refused_and_rejects(playwright_driver, tmp_path, request):
+def test_reviewers_sign_in_with_codes_edit_approve_reject_and_are_revoked(playwright_driver, tmp_path, request):
     database = tmp_path / "translation.db"
-    fill_store(database).close()
+    store = fill_store(database)
+    codes = {name: add_reviewer(store, name)[1] for name in ("Dr Amal", "Dr Omar")}
     port = free_port()
     command = [sys.executable, "-m", "train.review", "--db", str(database), "--port", str(port)]
-    with subprocess_server(command, port, "/", "review", {"GRADIO_ANALYTICS_ENABLED": "False"}, start_timeout=120), \
-            browser_page(playwright_driver, tmp_path / "chromium-profile", request) as page:
-        store = TranslationStore(store_url(str(database), None))
-        try:
+    try:
+        with subprocess_server(command, port, "/", "review", {"GRADIO_ANALYTICS_ENABLED": "False"},
+                               start_timeout=120), \
+                browser_page(playwright_driver, tmp_path / "chromium-profile", request) as page:
             page.goto(f"http://127.0.0.1:{port}/")
-            approve_an_edit(page, store)
+            approve_an_edit(page, store, codes["Dr Amal"])
             refuse_then_reject(page, store)
-        finally:
-            store.close()
+            with browser_page(playwright_driver, tmp_path / "second-profile", request, "second") as second:
+                second.goto(f"http://127.0.0.1:{port}/")
+                second_browser_is_revoked(second, store, codes["Dr Omar"])
+    finally:
+        store.close()
 
 
-def approve_an_edit(page, store: TranslationStore) -> None:
-    page.locator("#rv-start").click()  # no name yet: told so, nothing shown
-    shows(page, "#rv-message", "Please enter your name")
+def sign_in(page, code: str) -> None:
+    page.locator("#rv-code input").fill(code)
+    page.locator("#rv-start").click()
+
+
+def approve_an_edit(page, store: TranslationStore, code: str) -> None:
+    page.locator("#rv-start").click()  # no code yet: told so, nothing shown
+    shows(page, "#rv-message", "Please enter your personal reviewer code")
     assert page.locator("#rv-sample").count() == 0
 
-    page.locator("#rv-name :is(input, textarea)").fill("Dr Amal")
-    page.locator("#rv-start").click()
+    sign_in(page, "Dr Amal")  # the old way in: a name is not a code
+    shows(page, "#rv-message", "That reviewer code is not valid")
+    assert page.locator("#rv-sample").count() == 0 and page.locator("#rv-progress-table").count() == 0
+
+    assert page.locator("#rv-code input").get_attribute("type") == "password"
+    sign_in(page, code)
     shows(page, "#rv-sample", "medqa:1")
+    shows(page, "#rv-sample", "Reviewing as · تراجع باسم: Dr Amal")
+    assert page.locator("#rv-code input").input_value() == ""  # the code does not stay in the page
     shows(page, "#rv-sample", "Under the threshold after 2 round(s)")
     assert page.locator("#rv-rounds tbody tr").count() == 2
     assert directions(page)[0]["arabicText"] == DOSE_ARABIC
@@ -103,3 +121,23 @@ def refuse_then_reject(page, store: TranslationStore) -> None:
     assert progress_row(page) == ["Dr Amal", "1", "1", "1"]
     review = store.reviews()["medqa:2"]
     assert (review.decision, review.comment) == ("rejected", "the dose question lost its meaning")
+
+
+def second_browser_is_revoked(page, store: TranslationStore, code: str) -> None:
+    """Another reviewer, in another browser, gets a sample nobody else holds; once their code
+    is revoked, the open page's next action is refused and stores nothing."""
+    sign_in(page, code)
+    shows(page, "#rv-sample", "Reviewing as · تراجع باسم: Dr Omar")
+    shows(page, "#rv-sample", "pubmedqa:3")
+    held = {s.id: s.claimed_by for s in store.review_queue() if s.claimed_by}
+    assert held == {"sft_chats:7": "Dr Amal", "pubmedqa:3": "Dr Omar"}, held
+
+    assert revoke_reviewer(store, "Dr Omar")  # from the command line, while the page is open
+    page.locator("#rv-reject").click()
+    shows(page, "#rv-message", "Your reviewer code was revoked")
+    shows(page, "#rv-message", "أُلغي رمزك الشخصي")
+    page.wait_for_function("() => !document.querySelector('#rv-sample')")  # the sample left the screen
+    assert "pubmedqa:3" not in store.reviews() and len(store.reviews()) == 2
+    sign_in(page, code)  # the same code again: refused
+    shows(page, "#rv-message", "That reviewer code is not valid")
+    assert page.locator("#rv-sample").count() == 0

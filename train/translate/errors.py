@@ -24,8 +24,29 @@ MESSAGES = MappingProxyType({
               "قاعدة بيانات أخرى (--db) للإعدادات الجديدة.",
     },
     "reviewer_name_invalid": {
-        "en": "Please enter your name (1 to {limit} characters) before reviewing.",
-        "ar": "يرجى إدخال اسمك (من حرف واحد إلى {limit} حرفًا) قبل المراجعة.",
+        "en": "A reviewer's name must be 1 to {limit} characters.",
+        "ar": "يجب أن يكون اسم المراجع من حرف واحد إلى {limit} حرفًا.",
+    },
+    "reviewer_code_required": {
+        "en": "Please enter your personal reviewer code (from the organiser), then press Start / Next.",
+        "ar": "يرجى إدخال رمزك الشخصي للمراجعة (من المنظِّم)، ثم اضغط «ابدأ / التالي».",
+    },
+    "reviewer_code_invalid": {
+        "en": "That reviewer code is not valid (it may have been revoked). Please check it, or ask the "
+              "organiser for a new one.",
+        "ar": "رمز المراجعة هذا غير صالح (ربما أُلغي). يرجى التحقق منه أو طلب رمز جديد من المنظِّم.",
+    },
+    "reviewer_code_revoked": {
+        "en": "Your reviewer code was revoked, so nothing was saved. Ask the organiser for a new code.",
+        "ar": "أُلغي رمزك الشخصي للمراجعة، لذا لم يُحفظ شيء. اطلب رمزًا جديدًا من المنظِّم.",
+    },
+    "reviewer_has_code": {
+        "en": "“{name}” already has a reviewer code. Revoke it first to issue a new one.",
+        "ar": "لدى “{name}” رمز مراجعة بالفعل. ألغِه أولًا لإصدار رمز جديد.",
+    },
+    "reviewer_unknown": {
+        "en": "There is no reviewer named “{name}”.",
+        "ar": "لا يوجد مراجع باسم “{name}”.",
     },
     "sample_not_found": {
         "en": "There is no sample “{sample}” in this database.",

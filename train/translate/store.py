@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from arena.store import DEFAULT_BUSY_TIMEOUT_S, DatabaseStore, database_engine, database_url
 from evaluate.judge.cache import CachedJudgment
 from train.translate.errors import TranslationError
-from train.translate.tables import Base, Call, Review, Round, Sample, Setting, utc_now
+from train.translate.tables import Base, Call, Review, ReviewerCode, Round, Sample, Setting, utc_now
 
 CLAIM_LEASE = timedelta(minutes=30)  # a reviewer who walked away frees the sample after this
 REVIEWER_NAME_LIMIT = 120
@@ -168,13 +168,18 @@ class TranslationStore(DatabaseStore):
             if sample is not None and sample.claimed_by == reviewer:
                 sample.claimed_by = sample.claimed_at = None
 
-    def claim_next(self, reviewer: str, skip: Iterable[str] = ()) -> Sample | None:
+    def claim_next(self, reviewer: str, skip: Iterable[str] = (), *,
+                   code_digest: str | None = None) -> Sample | None:
         """The next sample in the queue for `reviewer`: the one they hold, else one nobody
-        holds (or whose holder's lease ran out), now held by them."""
+        holds (or whose holder's lease ran out), now held by them. With `code_digest` (the
+        review screen), the reviewer's code must still stand (train/translate/reviewers.py)."""
         reviewer = checked_reviewer(reviewer)
         skipped = set(skip)
         with self.write() as session:
-            queue = list(session.scalars(_queue()))
+            _require_code(session, reviewer, code_digest)
+            # FOR UPDATE (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises): two
+            # reviewers claiming at once must not both take the same free sample.
+            queue = list(session.scalars(_queue().with_for_update(of=Sample)))
             now = utc_now()
             mine = [s for s in queue if s.claimed_by == reviewer and s.id not in skipped]
             free = [s for s in queue if s.id not in skipped and (
@@ -185,14 +190,16 @@ class TranslationStore(DatabaseStore):
             return chosen
 
     def record_review(self, sample_id: str, reviewer: str, decision: str, arabic_before: dict | None,
-                      arabic_after: dict | None, comment: str | None = None) -> Review:
+                      arabic_after: dict | None, comment: str | None = None, *,
+                      code_digest: str | None = None) -> Review:
         """One decision, stored whole. A sample is reviewed once; a sample another reviewer
-        holds (within the lease) is refused."""
+        holds (within the lease) is refused; with `code_digest`, so is a revoked code."""
         reviewer = checked_reviewer(reviewer)
         if decision not in ("approved", "rejected"):
             raise ValueError(f"decision must be approved or rejected, not {decision!r}")
         with self.write() as session:
-            sample = session.get(Sample, sample_id)
+            _require_code(session, reviewer, code_digest)
+            sample = session.get(Sample, sample_id, with_for_update=True)  # one decision at a time
             if sample is None:
                 raise TranslationError("sample_not_found", sample=sample_id)
             earlier = session.scalars(select(Review).where(Review.sample_id == sample_id)).first()
@@ -231,6 +238,16 @@ def _queue():
     return (select(Sample).where((Sample.state == "review") | Sample.review_sampled.is_(True))
             .where(Sample.id.not_in(select(Review.sample_id)))
             .order_by(Sample.state.desc(), Sample.task, Sample.position))
+
+
+def _require_code(session, reviewer: str, digest: str | None) -> None:
+    """Inside a write: the code `digest` is active and is `reviewer`'s, else
+    TranslationError("reviewer_code_revoked"). None: no code to check (the pipeline, tests)."""
+    if digest is None:
+        return
+    row = session.scalar(select(ReviewerCode).where(ReviewerCode.code_digest == digest))
+    if row is None or row.revoked_at is not None or row.name != reviewer:
+        raise TranslationError("reviewer_code_revoked")
 
 
 def checked_reviewer(name: str | None) -> str:

@@ -3,6 +3,7 @@
 translation_samples ─< translation_rounds   (one row per translate/refine round, with its score)
 translation_samples ─< translation_reviews  (a reviewer's decision, with the Arabic before and after)
 translation_settings                         (what a run was started with: a resume must match)
+translation_reviewers                        (who may review: a name and their personal code's digest)
 translation_calls                            (every answered model call: a rerun never pays twice)
 
 Texts are stored as JSON objects keyed like the sample's segments ("question", "option:A",
@@ -103,3 +104,23 @@ class Call(Base):
     prompt_tokens: Mapped[int] = mapped_column(Integer)
     completion_tokens: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class ReviewerCode(Base):
+    """A reviewer the organiser added, and the SHA-256 digest of their personal code (never
+    the code; train/translate/reviewers.py). The name is what claims and decisions store.
+
+    A table of its own: `create_all` (TranslationStore) adds it to a database made before
+    reviewer codes, with no migration. Revoking keeps the row and stamps `revoked_at`; a new
+    code for the same person replaces the digest, so their earlier decisions stay theirs.
+    """
+
+    __tablename__ = "translation_reviewers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    name_key: Mapped[str] = mapped_column(String(120), unique=True)  # casefolded: one reviewer per name
+    code_digest: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    code_issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
