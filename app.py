@@ -14,12 +14,13 @@ import atexit
 import logging
 import os
 import shutil
+import signal
 
-from engine.admission import DEFAULT_LIMIT, Admission
+from engine.admission import DEFAULT_LIMIT, PER_BROWSER, Admission
 from engine.endpoints import load_endpoints
 from engine.network import is_loopback
 from engine.pool import ModelPool, ModelSpec
-from ui.temp_folder import prepare_temp_folder
+from ui.temp_folder import prepare_temp_folder, sweep_abandoned_uploads
 
 log = logging.getLogger("bimedix.app")
 
@@ -51,6 +52,18 @@ def auth_pairs(values: list[str]) -> list[tuple[str, str]]:
     if any(len(pair) != 2 or not all(pair) for pair in pairs):
         raise ValueError("--auth takes USER:PASSWORD")
     return pairs
+
+
+def stop_on_sigterm_as_on_ctrl_c() -> None:
+    """SIGTERM (`kill`, a service manager, a Space going to sleep) ends the app as Ctrl-C
+    does: Gradio closes its server and the exit handlers delete the instance folder (its
+    uploads, previews and unfetched exports). Python's default for SIGTERM ends the process
+    at once, without them."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def _env_float(name: str) -> float | None:
@@ -95,6 +108,11 @@ def main(argv: list[str] | None = None) -> None:
     arena.add_argument("--arena-db", default=os.environ.get("BIMEDIX_ARENA_DB"),
                        help="SQLAlchemy URL or SQLite file for the votes (env BIMEDIX_ARENA_DB; default "
                             "~/.local/share/bimedix-chat/arena.db)")
+    arena.add_argument("--trusted-proxy", action="append", default=[], metavar="CIDR",
+                       help="a reverse proxy (address or network) whose X-Forwarded-For names the client that "
+                            "attempt limits count; repeatable (env BIMEDIX_TRUSTED_PROXIES, comma-separated; on a "
+                            "Hugging Face Space: the private networks its proxy comes from; default: none, every "
+                            "client is the address it connects from)")
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     parser.add_argument("--max-concurrency", type=int, default=1,
@@ -102,6 +120,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-queue", type=int, default=DEFAULT_LIMIT,
                         help="replies the app holds at once, being written or waiting for a model; beyond it "
                              f"people are told the server is busy (default {DEFAULT_LIMIT}); one per browser tab")
+    parser.add_argument("--max-replies-per-browser", type=int, default=PER_BROWSER,
+                        help=f"replies one browser (all its tabs) holds at once (default {PER_BROWSER})")
+    parser.add_argument("--max-replies-per-address", type=int, default=None,
+                        help="replies one network address holds at once, however many browsers it shows "
+                             "(default: half of --max-queue; raise it for a room of people behind one router)")
     parser.add_argument("--auth", action="append", default=[], metavar="USER:PASSWORD",
                         help="require this login (repeatable); needed to serve beyond loopback")
     parser.add_argument("--no-auth", action="store_true",
@@ -114,14 +137,22 @@ def main(argv: list[str] | None = None) -> None:
         logins = auth_pairs(args.auth)
     except ValueError as error:
         parser.error(str(error))
-    if args.max_queue < 1:
-        parser.error("--max-queue must be at least 1")
+    if min(args.max_queue, args.max_replies_per_browser, args.max_replies_per_address or 1) < 1:
+        parser.error("--max-queue, --max-replies-per-browser and --max-replies-per-address must be at least 1")
     if args.kv_cache_mb is not None and args.kv_cache_mb < 0:
         parser.error("--kv-cache-mb must be 0 (off) or more")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from arena.addresses import use_trusted_proxies
+
+    try:  # before Gradio builds its server: uvicorn reads what this sets then
+        use_trusted_proxies(args.trusted_proxy)
+    except ValueError as error:
+        parser.error(f"--trusted-proxy / BIMEDIX_TRUSTED_PROXIES: {error}")
     # Before Gradio is imported: its cache goes into this instance's own folder.
     temp = prepare_temp_folder(args.port)
     atexit.register(shutil.rmtree, temp, True)
+    stop_on_sigterm_as_on_ctrl_c()
+    sweep_abandoned_uploads(temp / "gradio")
 
     from ui.arena_round import ArenaConfig
     from ui.assets import launch_options
@@ -149,13 +180,13 @@ def main(argv: list[str] | None = None) -> None:
         study=args.arena_study, access_code=args.arena_code or None, admin_code=args.arena_admin_code or None,
         database=args.arena_db, contestants=tuple(args.arena_model))
     downloads = Downloads(temp / "downloads")
-    admission = Admission(args.max_queue)
+    admission = Admission(args.max_queue, args.max_replies_per_browser, args.max_replies_per_address)
     demo = build_chat_app(pool, problem, arena=arena, downloads=downloads, admission=admission)
     # Replies are admitted and limited by the engine (engine/admission.py, engine/backend.py);
     # this covers the light events (relabelling, export, clear), and bounds what a client
     # going around the page can pile up.
     demo.queue(default_concurrency_limit=8, max_size=4 * args.max_queue + 32)
-    demo.launch(server_name=args.host, server_port=args.port, auth=logins or None, **launch_options(downloads))
+    demo.launch(server_name=args.host, server_port=args.port, auth=logins or None, **launch_options(downloads, demo))
 
 
 if __name__ == "__main__":

@@ -23,9 +23,9 @@ import os
 import tempfile
 from collections.abc import Iterable
 from contextlib import contextmanager
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Callable, Iterator
 
 from arena.records import VoteRecord, load_votes
 from arena.store import ArenaStore
@@ -82,17 +82,28 @@ def write_csv(records: Iterable[VoteRecord], path: str | Path) -> int:
 
 
 def export_votes(store: ArenaStore, *, jsonl: str | Path | None = None, csv_path: str | Path | None = None,
-                 study: str | None = None, include_flagged: bool = True, raters: str = "humans") -> int:
+                 study: str | None = None, include_flagged: bool = True, raters: str = "humans",
+                 shown_name: Callable[[str], str] | None = None) -> int:
     """Export the votes (flagged ones included by default: analysts decide) to either or
     both formats; returns the number of votes exported. `raters`: "humans" (default),
     "judges" or "all" (arena.records.load_votes); a judge's rows name it as rater
-    "judge:<model>"."""
+    "judge:<model>". `shown_name`: each model as the files name it (the app passes the
+    public name: a local model's id is its directory on the server)."""
     records = load_votes(store, study, include_flagged, raters)
+    if shown_name is not None:
+        records = [_renamed(record, shown_name) for record in records]
     if jsonl is not None:
         write_jsonl(records, jsonl)
     if csv_path is not None:
         write_csv(records, csv_path)
     return len(records)
+
+
+def _renamed(record: VoteRecord, shown_name: Callable[[str], str]) -> VoteRecord:
+    reason = record.leak_reason
+    for model in (record.model_a, record.model_b):
+        reason = reason.replace(model, shown_name(model)) if reason else reason
+    return replace(record, model_a=shown_name(record.model_a), model_b=shown_name(record.model_b), leak_reason=reason)
 
 
 def read_csv_records(path: str | Path) -> list[dict]:

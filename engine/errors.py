@@ -48,6 +48,12 @@ MESSAGES = MappingProxyType({
         "en": "A reply is still being written. Wait for it or press Stop.",
         "ar": "ما زال الرد قيد الكتابة. انتظر حتى يكتمل أو اضغط إيقاف.",
     },
+    "client_busy": {
+        "en": "You already have {count} replies being written (in this or another tab, or from your network). "
+              "Wait for one to finish, then send again.",
+        "ar": "لديك بالفعل {count} ردود قيد الكتابة (في هذه النافذة أو غيرها، أو من شبكتك). "
+              "انتظر حتى ينتهي أحدها، ثم أرسل مجددًا.",
+    },
     "server_busy": {
         "en": "The server is busy ({count} replies are being written or waiting). Please try again in a minute.",
         "ar": "الخادم مشغول ({count} ردًا قيد الكتابة أو الانتظار). يُرجى المحاولة مرة أخرى بعد دقيقة.",
@@ -171,6 +177,49 @@ MESSAGES = MappingProxyType({
         "en": "Now chatting with {model}; the conversation so far was kept.",
         "ar": "المحادثة الآن مع {model}؛ وقد احتُفظ بالمحادثة السابقة.",
     },
+    "server_failed": {
+        "en": "The server failed while handling the request. Please try again; if it keeps failing, tell "
+              "the operator.",
+        "ar": "تعذّر على الخادم معالجة الطلب. يرجى المحاولة مرة أخرى؛ وإذا تكرر ذلك فأبلغ المشغّل.",
+    },
+    # Settings (engine/generation.py) and the API's parameters: each names the setting.
+    # The name, the value and the range are isolated (LRI … PDI) so Arabic text keeps them whole.
+    "setting_not_a_number": {
+        "en": "{name} must be a finite number (it was {value}).",
+        "ar": "يجب أن تكون قيمة \u2066{name}\u2069 عددًا منتهيًا (القيمة المُرسلة: \u2066{value}\u2069).",
+    },
+    "setting_not_an_integer": {
+        "en": "{name} must be a whole number (it was {value}).",
+        "ar": "يجب أن تكون قيمة \u2066{name}\u2069 عددًا صحيحًا (القيمة المُرسلة: \u2066{value}\u2069).",
+    },
+    "setting_out_of_range": {
+        "en": "{name} must be in {allowed} (it was {value}).",
+        "ar": "يجب أن تكون قيمة \u2066{name}\u2069 ضمن \u2066{allowed}\u2069 (القيمة المُرسلة: \u2066{value}\u2069).",
+    },
+    "reply_longer_than_context": {
+        "en": "{name} ({tokens}) leaves no room for the conversation in the model's context ({context} "
+              "tokens). Please ask for a shorter reply.",
+        "ar": "قيمة \u2066{name}\u2069 ({tokens}) لا تترك مكانًا للمحادثة في سياق النموذج ({context} رمزًا). "
+              "يرجى طلب رد أقصر.",
+    },
+    "conversation_too_long": {
+        "en": "The conversation is too long ({size} characters; the limit is {limit}). Please start a new "
+              "conversation or leave out older turns.",
+        "ar": "المحادثة طويلة جدًا ({size} حرفًا، والحد الأقصى {limit}). يرجى بدء محادثة جديدة أو حذف "
+              "الجولات الأقدم.",
+    },
+    "conversation_too_many_tokens": {
+        "en": "The conversation is too long for the model ({tokens} tokens; the limit is {limit}). Please "
+              "start a new conversation or leave out older turns.",
+        "ar": "المحادثة أطول مما يستطيع النموذج قراءته ({tokens} رمزًا، والحد الأقصى {limit}). يرجى بدء "
+              "محادثة جديدة أو حذف الجولات الأقدم.",
+    },
+    "conversation_too_many_messages": {
+        "en": "The conversation has too many messages ({count}; the limit is {limit}). Please start a new "
+              "conversation or leave out older turns.",
+        "ar": "تحتوي المحادثة على رسائل كثيرة جدًا ({count}، والحد الأقصى {limit}). يرجى بدء محادثة جديدة "
+              "أو حذف الجولات الأقدم.",
+    },
 })
 
 
@@ -189,6 +238,15 @@ class UserFacingError(Exception):
     def message(self, lang: str = "en") -> str:
         texts = self.messages[self.code]
         return texts.get(lang, texts["en"]).format(**self.params)
+
+
+class InvalidSetting(UserFacingError, ValueError):
+    """A setting no model can take (a sampling setting, a reply length): its `name` says which,
+    so a form or an API can point at it. Also a ValueError, as invalid settings were before."""
+
+    @property
+    def name(self) -> str:
+        return self.params["name"]
 
 
 def notice(code: str, lang: str = "en", **params) -> str:

@@ -9,6 +9,8 @@ the chats says when the two sides must take turns on one model.
 
 Joins and votes go through attempt limits (arena/limits.py), per client address and
 overall, so codes cannot be guessed through the API and ballots not stuffed by a script.
+They count in the vote store, so every replica on one database sees one count; the client
+is the socket peer, or what a trusted proxy says (arena/addresses.py).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from engine.reply import ReplyOptions
 from ui.arena_round import ArenaConfig, ArenaRound, split_contestant
 from ui.common import EMPTY_INPUT, split_message, warn
 from ui.labels import Labels, Text
-from ui.sessions import session_key
+from ui.sessions import client_keys, session_key
 from ui.strings import text
 from ui.transcript import chat_messages
 
@@ -48,10 +50,10 @@ class ArenaHandlers:
                  vote_limiter: AttemptLimiter | None = None, admission: Admission | None = None):
         self.pool, self.store, self.config, self.backend, self.options = pool, store, config, backend, options
         self.admission = admission or Admission()  # the chat's: one reply (pair) per tab, a bound in all
-        # Shared by every session of this process: a limit per browser session would reset
-        # with each new session an attacker opens.
-        self.join_limiter = join_limiter or AttemptLimiter("arena join")
-        self.vote_limiter = vote_limiter or AttemptLimiter("arena vote", VOTE_POLICY)
+        # Shared by every session, and counted in the store, shared by every replica: a limit
+        # per browser session (or per process) would reset with each one an attacker opens.
+        self.join_limiter = join_limiter or AttemptLimiter("arena join", store=store)
+        self.vote_limiter = vote_limiter or AttemptLimiter("arena vote", VOTE_POLICY, store=store)
         ensure_study(store, config.study, access_code=config.access_code)  # the organiser's study
 
     def join(self, name: str, code: str, personal_code: str, state: ArenaRound | None, ui_lang: str,
@@ -70,10 +72,11 @@ class ArenaHandlers:
                 *self._fresh_round_view(state, ui_lang), state)
 
     def _limited_join(self, state: ArenaRound, name: str, code: str, personal_code: str, client: str) -> None:
-        """Join within the limits: refused before any code is checked while the client (or
-        everyone) is locked out; a wrong code counts towards the lockout."""
+        """Join within the limits: refused before any code is checked while the client (or,
+        for the shared study code, everyone) is locked out; a wrong code counts towards the
+        lockout. Others' failures never refuse a personal code: lock guessing, not people."""
         study = self.config.study
-        self.join_limiter.admit(client, study)
+        self.join_limiter.admit(client, study, personal_code=bool((personal_code or "").strip()))
         try:
             state.join(name, code or None, personal_code or None)
         except ArenaError as error:
@@ -112,7 +115,7 @@ class ArenaHandlers:
             yield chat_messages(a), chat_messages(b), message, *self._votes(state.can_vote), state
             return
         try:
-            ticket = self.admission.admit(session_key(request, state))
+            ticket = self.admission.admit(session_key(request, state), client_keys(request))
             try:
                 for _ in state.send(user_text, files, self.options):
                     yield chat_messages(a), chat_messages(b), EMPTY_INPUT, *self._votes(False), state

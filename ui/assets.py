@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 from urllib.parse import quote
 
+from engine.images import MAX_FILE_BYTES
 from ui.temp_folder import instance_folder
 
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
@@ -86,7 +87,7 @@ def theme():
     return gr.themes.Default(font=(FONT_FAMILY, latin, "ui-sans-serif", "system-ui", "sans-serif"))
 
 
-def launch_options(downloads=None) -> dict:
+def launch_options(downloads=None, blocks=None) -> dict:
     """Keyword arguments for `Blocks.launch` (Gradio 6 takes css, js and theme there).
 
     `run_history=False`: Gradio 6 otherwise keeps every message and reply (and the arena's
@@ -95,13 +96,22 @@ def launch_options(downloads=None) -> dict:
     earlier version of the app left there. `footer_links=[]`: Gradio's footer ("Use via API",
     "Built with Gradio", "Settings") stays in English whatever the interface language, and
     a clinician needs none of it (the API itself is unchanged). `downloads`: the app's one-time downloads
-    (ui/downloads.py), served by its middleware.
+    (ui/downloads.py), served by its middleware; `blocks`: the app, whose queue the middleware
+    asks which session an event belongs to. `max_file_size`: what the image intake accepts
+    (engine/images.py), so a larger upload is refused (413) before it is stored.
     """
+    from gradio.utils import get_upload_folder
+
+    from ui.file_owners import FileOwners
+    from ui.path_alias import PathAlias
     from ui.security import app_kwargs
 
+    folder = instance_folder() or Path(get_upload_folder())
+    files = FileOwners(folder, public=(examples_folder(),))
     return {"css": app_css(), "js": JS_FILE.read_text(encoding="utf-8"), "theme": theme(),
             "allowed_paths": [str(examples_folder())], "run_history": False, "footer_links": [],
-            "app_kwargs": app_kwargs(downloads, assets=asset_file)}
+            "max_file_size": MAX_FILE_BYTES, "app_kwargs": app_kwargs(downloads, assets=asset_file, blocks=blocks, files=files,
+                                                                     alias=PathAlias(folder))}
 
 
 def example_messages() -> list[dict]:

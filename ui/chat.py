@@ -25,7 +25,7 @@ from engine.loading import LoadedModel
 from engine.pool import ModelPool
 from ui.arena_round import ArenaConfig, contestants
 from ui.assets import example_messages, register_static_paths
-from ui.browser_memory import STORAGE_KEY, browser_secret
+from ui.browser_memory import PAGE_LAYER_SECRET, STORAGE_KEY
 from ui.common import adapter_choices, model_card
 from ui.downloads import Downloads
 from ui.handlers import ChatHandlers
@@ -85,8 +85,9 @@ def build_chat_app(pool: ModelPool, problem: UserFacingError | None = None, aren
         _wire_chat(w, state, handlers, generate)
         _wire_interface_language(demo, w, state, pool, problem, labels)
         # A conversation this browser was asked to keep comes back (ui/browser_memory.py).
-        demo.load(handlers.restore, [w.kept, state, w.ui_lang], [w.chatbot, state, w.keep], api_name=False,
-                  queue=False)
+        # A value this browser cannot open (another browser's, or kept before a restart) is deleted.
+        demo.load(handlers.restore, [w.kept, state, w.ui_lang], [w.chatbot, state, w.keep, w.kept],
+                  api_name=False, queue=False)
     return demo
 
 
@@ -190,7 +191,9 @@ def _side_panel(w: SimpleNamespace, labels: Labels, pool: ModelPool, loaded: Loa
     w.keep = labels.make(gr.Checkbox, value=False, label=Text("keep_conversation"), info=Text("keep_info"),
                          elem_id="bmx-keep")
     w.forget = labels.make(gr.Button, value=Text("forget"), elem_id="bmx-forget", size="sm")
-    w.kept = gr.BrowserState(None, storage_key=STORAGE_KEY, secret=browser_secret())
+    # Gradio's own encryption uses a secret every page reads (/config); what it stores is
+    # sealed by the server for this browser first (ui/browser_seal.py).
+    w.kept = gr.BrowserState(None, storage_key=STORAGE_KEY, secret=PAGE_LAYER_SECRET)
 
 
 def _disclaimer(lang: str) -> str:
@@ -219,7 +222,7 @@ def _wire_chat(w: SimpleNamespace, state, handlers: ChatHandlers, queue: dict) -
     cleared = [w.chatbot, w.message, w.export_files, state]
     w.clear.click(handlers.clear, [state], cleared, api_name="clear").then(
         handlers.remember, [w.keep, state], [w.kept], queue=False, api_name=False)
-    w.keep.input(handlers.remember, [w.keep, state], [w.kept], queue=False, api_name=False)
+    w.keep.input(handlers.choose_keep, [w.keep, state, w.ui_lang], [w.kept], queue=False, api_name=False)
     w.forget.click(handlers.forget, [w.ui_lang], [w.kept, w.keep], queue=False, api_name=False)
     w.chatbot.clear(handlers.clear, [state], cleared, api_name=False)  # its own bin icon
     w.export.click(handlers.export, [state, w.ui_lang], [w.export_files], api_name="export")

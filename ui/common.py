@@ -6,7 +6,10 @@ A leaf of ui/: it imports nothing from the other screens, so they can all import
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gradio as gr
+from gradio.data_classes import FileData
 
 from engine.errors import UserFacingError, notice
 from engine.loading import LoadedModel
@@ -54,6 +57,17 @@ def split_message(message: dict | str | None) -> tuple[str, list[str]]:
     message = message or {}
     files = [f if isinstance(f, str) else f.get("path") for f in message.get("files") or []]
     return message.get("text") or "", [f for f in files if f]
+
+
+def with_files(message, files: list[str]):
+    """A MultimodalTextbox value with these files in place of its own (names kept as shown)."""
+    if not isinstance(message, dict):
+        return message
+    from ui.conversation import PREVIEW_SUFFIX
+
+    return {**message, "files": [FileData(path=path, orig_name=Path(path).name.removesuffix(PREVIEW_SUFFIX),
+                                          mime_type="image/png" if path.endswith(PREVIEW_SUFFIX) else None)
+                                 for path in files]}
 
 
 def displayable(message):

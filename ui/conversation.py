@@ -15,6 +15,7 @@ holds patient tags, and a photo's EXIF a place and a time.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,10 +28,10 @@ from engine.loading import LoadedModel
 from engine.messages import Message
 from engine.reply import Reply, ReplyOptions
 from engine.session import ChatSession
+from ui.temp_folder import PREVIEW_SUFFIX
 
 # What browsers display in an <img>; anything else is shown through a PNG preview.
 BROWSER_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif"}
-PREVIEW_SUFFIX = ".preview.png"
 
 
 @dataclass(frozen=True)
@@ -203,7 +204,8 @@ def _shown_file(path: str, image) -> str:
     """The file to show in the conversation: a PNG preview written beside an upload (inside
     Gradio's upload cache), or, for a file of the app's own that a browser can show (an
     example), the file itself."""
-    if not isinstance(image, MedicalImage) or (not _needs_preview(path) and not _in_upload_cache(path)):
+    if not isinstance(image, MedicalImage) or path.endswith(PREVIEW_SUFFIX) or (
+            not _needs_preview(path) and not _in_upload_cache(path)):
         return path
     preview = Path(path).with_name(Path(path).name + PREVIEW_SUFFIX)
     if not preview.exists():
@@ -217,3 +219,30 @@ def delete_originals(files: Sequence[str]) -> None:
     for path in files:
         if not path.endswith(PREVIEW_SUFFIX) and _in_upload_cache(path):
             Path(path).unlink(missing_ok=True)
+
+
+def keep_for_a_fix(files: Sequence[str]) -> list[str]:
+    """A message that was not sent goes back to its box; its uploads do not stay on the
+    server as they came (a DICOM holds patient tags). Each upload intake can read is
+    replaced by its preview (decoded pixels, no metadata), which the person can send as it
+    is; one it cannot read is deleted (its message already named it). Returns the files the
+    box keeps."""
+    kept = []
+    for path in files:
+        if path.endswith(PREVIEW_SUFFIX) or not _in_upload_cache(path):
+            kept.append(path)
+            continue
+        try:
+            kept.append(_shown_file(path, load_image(path)))
+        except (UserFacingError, OSError):
+            pass
+        Path(path).unlink(missing_ok=True)
+    return [path for path in kept if os.path.exists(path)]
+
+
+def delete_previews(conversation: "Conversation") -> None:
+    """The conversation is gone (its tab closed, or it was cleared): so are its previews."""
+    for files in conversation.attachments:
+        for path in files:
+            if path.endswith(PREVIEW_SUFFIX) and _in_upload_cache(path):
+                Path(path).unlink(missing_ok=True)

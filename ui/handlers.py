@@ -30,12 +30,12 @@ from engine.generation import GenerationSettings
 from engine.pool import ModelPool
 from engine.reply import Reply, ReplyOptions
 from ui.common import (EMPTY_INPUT, adapter_choices, chosen_adapter, displayable, model_card, split_message,
-                       warn)
-from ui.browser_memory import kept_value, restored
-from ui.conversation import Conversation, delete_originals
+                       warn, with_files)
+from ui.browser_memory import FORGOTTEN, kept_value, restored
+from ui.conversation import Conversation, delete_originals, delete_previews, keep_for_a_fix
 from ui.downloads import Downloads, links_html
 from ui.export import export_files
-from ui.sessions import browser_of, session_key
+from ui.sessions import browser_of, client_keys, session_key
 from ui.reply_threads import ReplyReaders
 from ui.spaces_gpu import token_backend
 from ui.strings import text
@@ -96,9 +96,12 @@ class ChatHandlers:
             delete_originals(files)  # read: the conversation shows their previews
             return reply
 
+        def unsent():  # the message goes back to its box, its uploads as previews
+            return displayable(with_files(message, keep_for_a_fix(files)))
+
         # Not sent: the input stays for a fix; sent: the box empties.
-        yield from self._reply(conversation, start, settings, ui_lang, (displayable(message), EMPTY_INPUT),
-                               session_key(request, conversation))
+        yield from self._reply(conversation, start, settings, ui_lang, (unsent, EMPTY_INPUT),
+                               session_key(request, conversation), client_keys(request))
 
     def regenerate(self, conversation: Conversation | None, reply_language, temperature, top_p,
                    max_new_tokens, repetition_penalty, seed, adapter, ui_lang,
@@ -106,33 +109,39 @@ class ChatHandlers:
         """Regenerate: yields (chat, state); the input box is not Regenerate's."""
         settings = (reply_language, temperature, top_p, max_new_tokens, repetition_penalty, seed, adapter)
         for view, _, state in self._reply(conversation, lambda c, options: c.regenerate(options),
-                                          settings, ui_lang, (None, None), session_key(request, conversation)):
+                                          settings, ui_lang, (None, None), session_key(request, conversation),
+                                          client_keys(request)):
             yield view, state
 
     def _reply(self, conversation: Conversation | None, start: Callable[[Conversation, ReplyOptions], Reply],
-               settings: tuple, ui_lang: str, input_box: tuple, session: Hashable) -> Iterator[tuple]:
+               settings: tuple, ui_lang: str, input_box: tuple, session: Hashable,
+               clients: tuple[Hashable, ...] = ()) -> Iterator[tuple]:
         """The one path of Send and Regenerate: yields (chat, input box, state).
         `settings`: the panel's values; `input_box`: what the box shows if the reply
-        cannot start, and once it has; `session`: whose replies admission counts."""
+        cannot start (or a function making it), and once it has; `session`: whose replies
+        admission counts."""
         conversation = self.conversation(conversation)
         *panel, adapter = settings
-        options = chat_options(*panel, chosen_adapter(conversation.loaded, adapter))
-        unsent, sent = input_box
+        sent = input_box[1]
+
+        def unsent():  # read only when the message was not sent
+            return input_box[0]() if callable(input_box[0]) else input_box[0]
         if conversation.take_stop_request():  # stopped while it waited in the queue
-            yield chat_messages(conversation, ui_lang), unsent, conversation
+            yield chat_messages(conversation, ui_lang), unsent(), conversation
             return
         try:  # one reply in flight per browser session, a bounded number in all
-            ticket = self.admission.admit(session)
+            ticket = self.admission.admit(session, clients)
         except UserFacingError as error:
             warn(error, ui_lang)
-            yield gr.update(), unsent, conversation
+            yield gr.update(), unsent(), conversation
             return
         try:
-            reply = start(conversation, options)
+            # The settings are checked here: a bad one (a seed of 2**80) is told, naming it.
+            reply = start(conversation, chat_options(*panel, chosen_adapter(conversation.loaded, adapter)))
         except UserFacingError as error:
             ticket.release()
             warn(error, ui_lang)
-            yield chat_messages(conversation, ui_lang), unsent, conversation
+            yield chat_messages(conversation, ui_lang), unsent(), conversation
             return
         try:
             for view in self._stream(conversation, reply, ui_lang):
@@ -178,6 +187,7 @@ class ChatHandlers:
 
     def clear(self, conversation: Conversation | None):
         if conversation is not None:
+            delete_previews(conversation)
             conversation.clear()
             self._forget_exports(conversation)
         return [], EMPTY_INPUT, gr.update(value="", visible=False), conversation
@@ -195,30 +205,47 @@ class ChatHandlers:
         return gr.update(value=links_html(conversation.export_urls, text("download_once", ui_lang)), visible=True)
 
     @staticmethod
-    def remember(keep: bool, conversation: Conversation | None):
-        """What the browser keeps of this conversation: nothing unless the person asked."""
-        return kept_value(bool(keep), conversation)
+    def remember(keep: bool, conversation: Conversation | None, request: gr.Request = None):
+        """What the browser keeps of this conversation: nothing unless the person asked;
+        then sealed for this browser (ui/browser_memory.py)."""
+        return kept_value(bool(keep), conversation, browser_of(request))
 
-    def restore(self, kept, conversation: Conversation | None, ui_lang: str):
+    @staticmethod
+    def choose_keep(keep: bool, conversation: Conversation | None, ui_lang: str, request: gr.Request = None):
+        """The keep box ticked or unticked: as `remember`, and a browser that has not kept
+        the app's cookie is told that nothing can be kept in it (the key needs the cookie)."""
+        if keep and browser_of(request) is None:
+            gr.Warning(text("keep_needs_cookie", ui_lang))
+        return kept_value(bool(keep), conversation, browser_of(request))
+
+    def restore(self, kept, conversation: Conversation | None, ui_lang: str, request: gr.Request = None):
         """At page load: the conversation kept in this browser, if the person chose to keep
-        one. Returns (chat, state, keep box)."""
+        one, within the limits of typed messages. Returns (chat, state, keep box, kept)."""
+        unchanged = gr.update(), conversation, gr.update(), gr.update()
         if not kept:
-            return gr.update(), conversation, gr.update()
+            return unchanged
         conversation = self.conversation(conversation)
-        if not restored(kept, conversation):
-            return gr.update(), conversation, gr.update()
-        return chat_messages(conversation, ui_lang), conversation, True
+        outcome = restored(kept, conversation, browser_of(request))
+        if outcome is None:
+            return unchanged
+        if not outcome.readable:  # another browser's, or kept before a restart: never readable here
+            gr.Warning(text("kept_unreadable", ui_lang))
+            return gr.update(), conversation, False, dict(FORGOTTEN)
+        if outcome.left_out:
+            gr.Warning(text("kept_cut", ui_lang).format(count=outcome.left_out))
+        return chat_messages(conversation, ui_lang), conversation, True, gr.update()
 
     @staticmethod
     def forget(ui_lang: str):
         """Delete what this browser keeps, and stop keeping. Returns (kept, keep box)."""
         gr.Info(text("forgotten", ui_lang))
-        return kept_value(False, None), False
+        return dict(FORGOTTEN), False
 
     def discard(self, conversation: Conversation | None) -> None:
         """The browser session ended (gr.State's delete callback)."""
         if conversation is not None:
             conversation.discard()
+            delete_previews(conversation)
             self._forget_exports(conversation)
 
     def _forget_exports(self, conversation: Conversation) -> None:

@@ -58,8 +58,9 @@ class LeaderboardHandlers:
         self.store, self.study, self.admin_code = store, study, admin_code
         self.downloads = downloads or Downloads()
         self.shown_name = shown_name
-        # Organiser-code checks, shared by every session: guesses are limited and locked out.
-        self.admin_limiter = AttemptLimiter("organiser code")
+        # Organiser-code checks, shared by every session and every replica (counted in the
+        # store): guesses are limited and locked out.
+        self.admin_limiter = AttemptLimiter("organiser code", store=store)
         self._boards: dict[tuple, Leaderboard] = {}
         self._boards_lock = threading.Lock()  # handlers run in Gradio's worker threads
         self.judges = JudgeSection(store, study, UI_BOOTSTRAP_ROUNDS, shown_name)
@@ -150,7 +151,7 @@ class LeaderboardHandlers:
             return gr.update(value="", visible=False)
         with tempfile.TemporaryDirectory() as folder:
             jsonl, csv = Path(folder) / "arena-votes.jsonl", Path(folder) / "arena-votes.csv"
-            export_votes(self.store, jsonl=jsonl, csv_path=csv, study=self.study)
+            export_votes(self.store, jsonl=jsonl, csv_path=csv, study=self.study, shown_name=self.shown_name)
             files = [(path.name, path.read_bytes()) for path in (jsonl, csv)]
         owner = browser_of(request)
         urls = [self.downloads.offer(owner, name, data) for name, data in files]

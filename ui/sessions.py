@@ -8,9 +8,15 @@ hash binds that session to the request's browser; later requests naming it from 
 browser are refused (403). A client that keeps no cookies (a script using the API) has no
 browser id and can use only sessions it started itself without one.
 
-The session hash is read where Gradio takes it: the `/heartbeat/<hash>` and
-`/stream/<hash>/...` paths, the `session_hash` query parameter, and the JSON body of the
-API's POST routes.
+Gradio reads a session hash, or an event id standing for one, in many places: the path
+(`/heartbeat/<hash>`, `/stream/<hash>/...`), the `session_hash` query parameter (FastAPI takes
+the last of several), the JSON body of the POST routes (`session_hash`, `event_id`), and the
+path of the `/call/...` routes, where an unknown event id is taken as a session hash. So every
+place is read, every occurrence: a request naming two sessions is refused, and each one it
+names must be this browser's. An event id is checked through the session its event belongs
+to. Routes the app never uses that name sessions or events are closed (`CLOSED_ROUTES`).
+tests/ui/test_session_routes.py reads Gradio's own route table and fails when a route there
+names a session or an event and is neither checked here nor closed.
 """
 
 from __future__ import annotations
@@ -20,14 +26,23 @@ import re
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from http.cookies import CookieError, SimpleCookie
 from urllib.parse import parse_qs
 
 COOKIE = "bimedix_browser"
 MAX_BODY_BYTES = 16 * 1024 * 1024  # a message is 20,000 characters; files go by upload
+# GET routes whose path names a session: the heartbeat and the media streams.
 _PATH_HASH = re.compile(r"/gradio_api/(?:heartbeat|stream)/([^/]+)")
-_JSON_ROUTES = re.compile(r"/gradio_api/(?:queue/join|run/|api/|call/|cancel|reset)")
+# POST routes whose JSON body names a session (`session_hash`) or an event (`event_id`).
+_JSON_ROUTES = re.compile(r"/gradio_api/(?:queue/join|run/|cancel|reset)")
+# Routes that name a session or an event and that the page never calls (its events go
+# through /queue/join, or /run/ for the unqueued ones): the `/call/` API, whose GET takes an
+# event id for a session hash; the old `/api/` alias of /run/; the streaming inputs
+# (POST /stream/<event id>); the components' server functions (a multipart body naming any
+# session); deep links (a session's every value in a file).
+CLOSED_ROUTES = (("*", re.compile(r"/gradio_api/(?:call|api|component_server|deep_link)(?:/|$)")),
+                 ("POST", re.compile(r"/gradio_api/stream/")))
 
 
 def cookie_value(headers) -> str | None:
@@ -60,6 +75,18 @@ def session_key(request, fallback: object) -> Hashable:
     return ("session", session_hash) if session_hash else ("object", id(fallback))
 
 
+def client_keys(request) -> tuple[Hashable, ...]:
+    """Who else a reply counts against (engine/admission.py): the browser (its cookie), and
+    the address it comes from (the socket peer, or what a trusted proxy saw: arena.limits).
+    A script that drops its cookie to start sessions anew is still one address."""
+    from arena.limits import UNKNOWN_CLIENT, client_address
+
+    if request is None:
+        return ()
+    browser, address = browser_of(request), client_address(request)
+    return ((("browser", browser),) if browser else ()) + ((("address", address),) if address != UNKNOWN_CLIENT else ())
+
+
 def set_cookie_header(browser: str, https: bool) -> tuple[bytes, bytes]:
     # Over https the app may be framed by huggingface.co: a cross-site, partitioned cookie.
     attributes = "Secure; SameSite=None; Partitioned" if https else "SameSite=Lax"
@@ -84,24 +111,38 @@ class SessionBindings:
             return self._owners[session_hash] == browser
 
 
-def hash_in_url(scope) -> str | None:
-    match = _PATH_HASH.search(scope["path"])
-    if match:
-        return match.group(1)
-    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("session_hash")
-    return values[0] if values else None
+def closed_route(scope) -> bool:
+    return any(method in ("*", scope["method"]) and pattern.search(scope["path"])
+               for method, pattern in CLOSED_ROUTES)
+
+
+def hashes_in_url(scope) -> list[str]:
+    """Every session hash the URL names: its path, and each `session_hash` query value."""
+    match = _PATH_HASH.search(scope["path"]) if scope["method"] in ("GET", "HEAD") else None
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    return ([match.group(1)] if match else []) + query.get("session_hash", [])
 
 
 def needs_body(scope) -> bool:
     return scope["method"] == "POST" and bool(_JSON_ROUTES.search(scope["path"]))
 
 
-def hash_in_body(body: bytes) -> str | None:
+class _Pairs(list):
+    """A JSON object as its (key, value) pairs, duplicates kept."""
+
+
+def names_in_body(body: bytes) -> tuple[list[str], list[str]]:
+    """(session hashes, event ids) a JSON body's top-level object names, every occurrence:
+    a key given twice is read twice (Python's parser, like FastAPI's, keeps the last)."""
     try:
-        value = json.loads(body).get("session_hash")
-    except (ValueError, AttributeError, UnicodeDecodeError):
-        return None
-    return value if isinstance(value, str) else None
+        top = json.loads(body, object_pairs_hook=_Pairs)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return [], []
+    found: dict[str, list[str]] = {"session_hash": [], "event_id": []}
+    for key, value in top if isinstance(top, _Pairs) else ():
+        if key in found and value is not None:
+            found[key].append(value if isinstance(value, str) else json.dumps(value))
+    return found["session_hash"], found["event_id"]
 
 
 async def read_body(receive) -> tuple[bytes, bool]:
@@ -119,6 +160,34 @@ async def read_body(receive) -> tuple[bytes, bool]:
             return b"".join(chunks), True
 
 
+def declared_size(scope) -> int:
+    """The request's Content-Length (0 when it gives none)."""
+    for name, value in scope.get("headers", []):
+        if name.lower() == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return 0
+
+
+def bounded(receive, limit: int):
+    """A `receive` that ends the request (a disconnect) once its body passes `limit` bytes,
+    whatever its Content-Length said: the app stores no more of it."""
+    size = 0
+
+    async def receive_within_limit():
+        nonlocal size
+        message = await receive()
+        if message["type"] == "http.request":
+            size += len(message.get("body", b""))
+            if size > limit:
+                return {"type": "http.disconnect"}
+        return message
+
+    return receive_within_limit
+
+
 def replaying(body: bytes, receive):
     """A `receive` that hands the app the body already read, then the real stream."""
     sent = False
@@ -131,6 +200,24 @@ def replaying(body: bytes, receive):
         return await receive()
 
     return replay
+
+
+def event_sessions(blocks) -> Callable[[str], str | None]:
+    """The session hash each event id of `blocks`' queue belongs to (None: no such event).
+    An event leaves `event_ids_to_events` when it ends but stays in
+    `pending_event_ids_session` until its last message is read."""
+
+    def session_of(event_id: str) -> str | None:
+        queue = getattr(blocks, "_queue", None)
+        if queue is None:
+            return None
+        event = queue.event_ids_to_events.get(event_id)
+        if event is not None:
+            return event.session_hash
+        return next((session for session, ids in list(queue.pending_event_ids_session.items())
+                     if event_id in ids), None)
+
+    return session_of
 
 
 def new_browser_id() -> str:

@@ -50,6 +50,12 @@ STRINGS = MappingProxyType({
                      "encrypted, never on the server",
         "forget": "Forget everything kept in this browser",
         "forgotten": "Nothing of your conversations is kept in this browser any more.",
+        "kept_unreadable": "The conversation kept in this browser could not be opened here (it was kept by "
+                           "another browser, or before the server restarted), so it was deleted.",
+        "kept_cut": "Only the newest part of the kept conversation came back: {count} older messages were "
+                    "too long or too many to restore.",
+        "keep_needs_cookie": "This browser does not keep the app's cookie, so nothing can be kept in it: the "
+                             "conversation is encrypted with a key that needs that cookie.",
         "download_once": "Each file downloads once, to this browser only; then it is deleted from the server "
                          "(and after an hour if never downloaded).",
         "examples": "Examples",
@@ -199,6 +205,12 @@ STRINGS = MappingProxyType({
         "keep_info": "متوقف افتراضيًا: على حاسوب مشترك سيراها الشخص التالي. نص فقط، مشفّر، ولا يُحفظ على الخادم",
         "forget": "احذف كل ما حُفظ في هذا المتصفح",
         "forgotten": "لم يعد أي شيء من محادثاتك محفوظًا في هذا المتصفح.",
+        "kept_unreadable": "تعذّر فتح المحادثة المحفوظة في هذا المتصفح هنا (حُفظت في متصفح آخر، أو قبل "
+                           "إعادة تشغيل الخادم)، لذا حُذفت.",
+        "kept_cut": "عاد الجزء الأحدث فقط من المحادثة المحفوظة: لم تُستعد {count} من الرسائل الأقدم لأنها "
+                    "أطول أو أكثر مما يمكن استعادته.",
+        "keep_needs_cookie": "لا يحتفظ هذا المتصفح بملف تعريف الارتباط الخاص بالتطبيق، لذا لا يمكن حفظ شيء فيه: "
+                             "تُشفَّر المحادثة بمفتاح يحتاج إلى ذلك الملف.",
         "download_once": "يُنزَّل كل ملف مرة واحدة، إلى هذا المتصفح فقط، ثم يُحذف من الخادم "
                          "(وبعد ساعة إن لم يُنزَّل).",
         "examples": "أمثلة",

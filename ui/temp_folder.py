@@ -15,11 +15,17 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 TEMP_ENV = "BIMEDIX_TEMP_DIR"
 INSTANCE_ENV = "BIMEDIX_INSTANCE_DIR"  # set for this process by prepare_temp_folder
 PID_FILE = "pid"
+PREVIEW_SUFFIX = ".preview.png"  # ui/conversation.py: a conversation's de-identified image
+# An upload not sent within this long is deleted: intake reads a sent one at once, so an
+# older one was abandoned (removed from the box, replaced, or its tab closed).
+UPLOAD_MAX_AGE_S = 10 * 60
 
 
 def temp_base() -> Path:
@@ -73,3 +79,32 @@ def instance_folder() -> Path | None:
     """This instance's folder, when app.py prepared one."""
     configured = os.environ.get(INSTANCE_ENV)
     return Path(configured) if configured else None
+
+
+def delete_abandoned_uploads(folder: Path, max_age_s: float = UPLOAD_MAX_AGE_S, now: float | None = None) -> list[Path]:
+    """Delete the uploads under `folder` (Gradio's upload cache) older than `max_age_s`;
+    the previews of live conversations stay (they go with their conversation). Returns them."""
+    cutoff, removed = (time.time() if now is None else now) - max_age_s, []
+    for path in sorted(Path(folder).rglob("*"), reverse=True):  # files before their folders
+        try:
+            if path.is_file() and not path.name.endswith(PREVIEW_SUFFIX) and path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed.append(path)
+            elif path.is_dir() and not any(path.iterdir()) and path.stat().st_mtime < cutoff:
+                path.rmdir()
+        except OSError:  # deleted meanwhile (intake, another sweep)
+            continue
+    return removed
+
+
+def sweep_abandoned_uploads(folder: Path, max_age_s: float = UPLOAD_MAX_AGE_S, every_s: float = 60.0) -> threading.Thread:
+    """Run `delete_abandoned_uploads` every `every_s` seconds, for the process's life."""
+
+    def sweep() -> None:
+        while True:
+            time.sleep(every_s)
+            delete_abandoned_uploads(folder, max_age_s)
+
+    thread = threading.Thread(target=sweep, name="upload-sweeper", daemon=True)
+    thread.start()
+    return thread

@@ -83,3 +83,59 @@ def test_requests_sent_together_through_the_api_count_as_one_session(handlers):
     refused = list(send(handlers, "two", None, session="flood"))
     assert refused[0][1]["text"] == "two" and "still being written" in handlers.warnings[-1]
     first.close()
+
+
+class BrowserRequest(Request):
+    """A request as Gradio hands it over: the session, the browser's cookie, the peer."""
+
+    def __init__(self, session_hash, cookie=None, host="127.0.0.1"):
+        super().__init__(session_hash)
+        self.cookies = {"bimedix_browser": cookie} if cookie else {}
+        self.headers = {}
+        self.client = type("Client", (), {"host": host})()
+
+
+def start(handlers, text, session, cookie, host="127.0.0.1", lang="en"):
+    reply = handlers.respond({"text": text, "files": []}, None, "auto", 0, 0.9, 64, 1.0, -1, "none", lang,
+                             request=BrowserRequest(session, cookie, host))
+    return reply, next(reply)
+
+
+@pytest.mark.parametrize("lang,words", [("en", "You already have 2 replies"), ("ar", "لديك بالفعل 2")])
+def test_one_browser_with_many_sessions_cannot_hold_the_queue(tiny_dirs, monkeypatch, lang, words):
+    """The attack: one script, one cookie, 17 sessions asking for long replies; then another
+    browser. The script holds two places and is told at once, in its language, for the rest;
+    the other person is admitted at once (before, 16 of the script's replies were admitted
+    and every later person waited with no word)."""
+    from ui.handlers import ChatHandlers
+
+    warnings: list[str] = []
+    monkeypatch.setattr("ui.common.gr.Warning", lambda text: warnings.append(text))
+    handlers = ChatHandlers(ModelPool([ModelSpec(str(tiny_dirs("llama")))]), admission=Admission(limit=16))
+    started = [start(handlers, "a long answer please", f"script-{n}", "one-cookie", lang=lang) for n in range(17)]
+    admitted = [reply for reply, first in started if first[2] is not None and first[2].pending is not None]
+    assert len(admitted) == 2 and handlers.admission.in_flight == 2
+    assert len(warnings) == 15 and all(words in warning for warning in warnings)
+    other, first = start(handlers, "hello", "someone-else", "another-cookie", host="10.1.2.3")
+    assert first[2].pending is not None and handlers.admission.in_flight == 3  # admitted at once
+    # Dropping the cookie does not help: one address holds at most half the places.
+    cookieless = [start(handlers, "again", f"no-cookie-{n}", None) for n in range(12)]
+    assert handlers.admission.in_flight == 3 + 8 - 2  # 8 per address, 2 of them the script's
+    assert sum(first[2].pending is not None for _, first in cookieless) == 6
+    for reply in [*(r for r, _ in started + cookieless), other]:
+        reply.close()
+
+
+def test_places_per_client_come_back_when_replies_end():
+    admission = Admission(limit=4, per_browser=1, per_address=2)
+    first = admission.admit("tab-1", (("browser", "b"), ("address", "a")))
+    with pytest.raises(UserFacingError) as caught:
+        admission.admit("tab-2", (("browser", "b"), ("address", "a")))
+    assert caught.value.code == "client_busy"
+    second = admission.admit("tab-3", (("browser", "c"), ("address", "a")))
+    with pytest.raises(UserFacingError):
+        admission.admit("tab-4", (("browser", "d"), ("address", "a")))  # the address is full
+    first.release()
+    second.release()
+    admission.admit("tab-2", (("browser", "b"), ("address", "a")))
+    assert admission.in_flight == 1

@@ -18,6 +18,7 @@ from engine.pool import ModelPool, ModelSpec
 from tests.engine.test_loading import make_adapter
 from ui.arena import ArenaHandlers
 from ui.arena_round import ArenaConfig, ArenaRound, contestants, split_contestant
+from ui.downloads import Downloads
 from ui.leaderboard import LeaderboardHandlers
 from engine.reply import ReplyOptions
 from tests.arena.conftest import FakeClock
@@ -448,3 +449,24 @@ def test_in_the_browser_the_organiser_adds_a_rater_who_joins_with_the_code(page,
         page.locator("#arena-personal-code input").fill(code.lower())
         page.locator("#arena-join-button").click()
         page.locator("#arena-battle").wait_for()  # joined as Dr Sara (the handler tests check the name)
+
+
+def test_the_organisers_export_names_models_as_the_board_does_never_by_their_directory(store, tmp_path):
+    """Issue 26, item 12: a local model's id is its directory on the server; the export
+    names it as the public board does, in the model columns and in a leak's reason."""
+    from arena import join_study, record_vote, start_battle
+    from tests.arena.conftest import transcript
+
+    local = "/srv/models/secret-llama"
+    ensure_study(store, "default")
+    rater = join_study(store, "default", "Dr Omar")
+    battle = start_battle(store, rater, [local, "preview"], rng=1)
+    record_vote(store, battle.id, rater, "model_a", transcript(reply="I am secret-llama."), transcript(), {})
+    downloads = Downloads(tmp_path / "downloads")
+    board = LeaderboardHandlers(store, "default", ADMIN_CODE, downloads, shown_name=lambda name: name.rsplit("/", 1)[-1])
+    board.admin_limiter = AttemptLimiter("organiser code", clock=FakeClock())
+    links = board.export(ADMIN_CODE, "en", request_from("10.0.0.1"))["value"]
+    tokens = re.findall(r"bimedix/download/([A-Za-z0-9_-]+)/", links)
+    files = [downloads.take(token, None)[1].decode("utf-8-sig") for token in tokens]
+    assert len(files) == 2 and all("secret-llama" in data for data in files)
+    assert not any("/srv/models" in data for data in files)

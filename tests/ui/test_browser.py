@@ -158,7 +158,7 @@ def test_a_file_that_is_not_an_image_gets_the_engines_message(page, llava_app_ur
         page.wait_for_selector(IDLE, state="attached")
         assert page.locator(USER_MESSAGES).count() == 0  # nothing was sent
         assert page.locator("#bmx-input textarea").input_value() == "What is this?"  # kept for a fix
-        page.locator("#bmx-input .delete-button").click()
+        # The file that is not an image left the box, and the server (issue 26, item 2).
         page.wait_for_selector("#bmx-input .thumbnail-item", state="detached")
 
 
@@ -176,6 +176,35 @@ def test_a_dicom_upload_is_shown_as_an_image(page, llava_app_url, tmp_path, scre
     image.wait_for()
     assert image.evaluate("e => e.complete && e.naturalWidth") == 64  # the PNG preview, decoded
     screenshot("dicom-preview")
+
+
+def test_a_refused_message_keeps_its_dicom_as_a_preview_that_can_be_sent(page, llava_app_url, tmp_path):
+    """Issue 26, item 2: the message comes back to its box; the DICOM (patient tags) is gone
+    from the server, its de-identified preview stands in the box and goes out when sent."""
+    import numpy as np
+
+    from tests.engine.test_images import dicom_dataset, write_dicom
+
+    dicom = tmp_path / "chest.dcm"
+    write_dicom(dicom, dicom_dataset(np.tile(np.arange(64, dtype=np.uint16) * 40, (48, 1)), PatientName="Doe^Jane"))
+    open_app(page, llava_app_url)
+    set_number(page, "bmx-max-new-tokens", 4)
+    page.locator("#bmx-input input[type='file']").set_input_files(str(dicom))
+    page.wait_for_selector("#bmx-input .thumbnail-item")
+    page.locator("#bmx-input textarea").fill("x" * 20_001)  # over the message limit: refused
+    page.locator("#bmx-send").click()
+    page.wait_for_function("[...document.querySelectorAll('.toast-body')].some(e => e.innerText.includes('too long'))")
+    page.wait_for_selector(IDLE, state="attached")
+    assert page.locator(USER_MESSAGES).count() == 0
+    thumbnail = page.locator("#bmx-input .thumbnail-item img").first
+    thumbnail.wait_for()
+    page.wait_for_function("e => e.complete && e.naturalWidth === 64", arg=thumbnail.element_handle())
+    assert "/tmp" not in thumbnail.get_attribute("src")  # the app's folder by its public name
+    page.locator("#bmx-input textarea").fill("Describe this CT slice.")
+    page.locator("#bmx-send").click()
+    image = page.locator(f"{USER_MESSAGES} img").first
+    image.wait_for()
+    page.wait_for_function("e => e.complete && e.naturalWidth === 64", arg=image.element_handle())
 
 
 def test_the_model_selector_switches_models_and_keeps_the_chat(page, llava_app_url, tiny_dirs, screenshot):

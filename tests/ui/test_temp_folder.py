@@ -62,7 +62,7 @@ def test_the_original_upload_is_deleted_once_read_and_the_preview_stays(tiny_dir
     assert b"Doe^Jane" not in b"".join(open(path, "rb").read() for path in shown)
 
 
-def test_a_refused_upload_stays_for_a_fix(tiny_dirs, tmp_path, monkeypatch):
+def test_a_refused_upload_that_intake_cannot_read_is_deleted(tiny_dirs, tmp_path, monkeypatch):
     from ui.handlers import ChatHandlers
 
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
@@ -70,8 +70,10 @@ def test_a_refused_upload_stays_for_a_fix(tiny_dirs, tmp_path, monkeypatch):
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00")
     handlers = ChatHandlers(ModelPool([ModelSpec(str(tiny_dirs("llama")))]))
-    list(handlers.respond({"text": "hi", "files": [str(broken)]}, None, "auto", 0, 0.9, 4, 1.0, -1, "none", "en"))
-    assert broken.exists()  # the message was not sent: the person can remove or replace it
+    *_, (chat, box, conversation) = handlers.respond({"text": "hi", "files": [str(broken)]}, None, "auto", 0, 0.9,
+                                                      4, 1.0, -1, "none", "en")
+    assert not broken.exists()  # its message named it; the person attaches another
+    assert box["text"] == "hi" and box["files"] == [] and conversation.messages == []
 
 
 def test_a_model_path_is_never_shown(tiny_dirs):
