@@ -315,7 +315,7 @@ def main(
     demo.queue(default_concurrency_limit=8)
     # run_history=False: no decision or code is kept in the browser's storage after the tab closes.
     demo.launch(server_name=host, server_port=port, auth=logins or None, css=font_face_css() + CSS, theme=theme(),
-                run_history=False, footer_links=[], app_kwargs=app_kwargs(assets=asset_file))
+                run_history=False, footer_links=[], ssr_mode=False, app_kwargs=app_kwargs(assets=asset_file))
 
 
 def _logins(host: str, auth: list[str], no_auth: bool) -> list[tuple[str, str]]:

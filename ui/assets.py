@@ -99,6 +99,8 @@ def launch_options(downloads=None, blocks=None) -> dict:
     (ui/downloads.py), served by its middleware; `blocks`: the app, whose queue the middleware
     asks which session an event belongs to. `max_file_size`: what the image intake accepts
     (engine/images.py), so a larger upload is refused (413) before it is stored.
+    `ssr_mode=False` whatever GRADIO_SSR_MODE says: server-side rendering serves files and
+    uploads from worker processes that this app's middleware does not guard.
     """
     from gradio.utils import get_upload_folder
 
@@ -110,7 +112,7 @@ def launch_options(downloads=None, blocks=None) -> dict:
     files = FileOwners(folder, public=(examples_folder(),))
     return {"css": app_css(), "js": JS_FILE.read_text(encoding="utf-8"), "theme": theme(),
             "allowed_paths": [str(examples_folder())], "run_history": False, "footer_links": [],
-            "max_file_size": MAX_FILE_BYTES, "app_kwargs": app_kwargs(downloads, assets=asset_file, blocks=blocks, files=files,
+            "max_file_size": MAX_FILE_BYTES, "ssr_mode": False, "app_kwargs": app_kwargs(downloads, assets=asset_file, blocks=blocks, files=files,
                                                                      alias=PathAlias(folder))}
 
 

@@ -27,10 +27,11 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 
 from engine.images import MAX_FILE_BYTES
 from ui.downloads import Downloads, content_type
-from ui.file_owners import NAMING_ROUTES, FileOwners
+from ui.file_owners import NAMING_ROUTES, UPLOAD_ROUTE, FileOwners, own_folder_for_each_upload
 from ui.path_alias import PathAlias
 from ui.sessions import (SessionBindings, bounded, closed_route, cookie_value, declared_size, event_sessions,
-                         hashes_in_url, names_in_body, needs_body, new_browser_id, read_body, replaying,
+                         hashes_in_url, identity, names_in_body, needs_body, new_browser_id, read_body, replaying,
+                         request_address, starts_session,
                          set_cookie_header)
 
 CONTENT_SECURITY_POLICY = "; ".join([
@@ -96,12 +97,16 @@ class SecurityMiddleware:
         if token and self.downloads is not None:
             return await self._download(token, browser)(scope, receive, send)
         scope = self.alias.reveal_path(scope) if self.alias is not None else scope
-        receive, refusal = await self._screen(scope, receive, browser)
+        address = request_address(scope)
+        holder = identity(scope.get("headers", []), address)  # the cookie, else the address
+        receive, refusal = await self._screen(scope, receive, holder, address)
         if refusal is not None:
             return await refusal(scope, receive, send)
         send = self.alias.hiding(send) if self.alias is not None else send
         if self.files is not None and NAMING_ROUTES.search(scope["path"]):
-            send = self.files.noting(browser, send)  # real paths: before the alias hides them
+            send = self.files.noting(holder, send)  # real paths: before the alias hides them
+        if self.files is not None and UPLOAD_ROUTE.search(scope["path"]):
+            send = own_folder_for_each_upload(send)  # before its new path is noted
 
         async def with_headers(message):
             if message["type"] == "http.response.start":
@@ -112,10 +117,10 @@ class SecurityMiddleware:
 
         await self.app(scope, receive, with_headers)
 
-    async def _screen(self, scope, receive, browser: str | None) -> tuple:
+    async def _screen(self, scope, receive, holder: str, address: str) -> tuple:
         """(the `receive` the app reads, a refusal Response or None): the sessions, events
-        and files the request names must be this browser's; bodies stay within bounds."""
-        if self.files is not None and not self.files.may_fetch(browser, scope["path"]):
+        and files the request names must be `holder`'s; bodies stay within bounds."""
+        if self.files is not None and not self.files.may_fetch(holder, scope["path"]):
             return receive, PlainTextResponse(NOT_YOURS, status_code=404)
         hashes, events, body = hashes_in_url(scope), [], b""
         if needs_body(scope):
@@ -129,13 +134,14 @@ class SecurityMiddleware:
             if declared_size(scope) > MAX_STORED_BYTES:
                 return receive, PlainTextResponse(TOO_LARGE, status_code=413)
             receive = bounded(receive, MAX_STORED_BYTES)
-        refusal = self._refusal(hashes, events, browser)
-        if refusal is None and self.files is not None and self.files.foreign_in(browser, body.decode("utf-8", "replace")):
+        refusal = self._refusal(hashes, events, holder, address, starts_session(scope))
+        if refusal is None and self.files is not None and self.files.foreign_in(holder, body):
             refusal = FOREIGN_SESSION
         return receive, None if refusal is None else PlainTextResponse(refusal, status_code=403)
 
-    def _refusal(self, hashes: list[str], events: list[str], browser: str | None) -> str | None:
-        """Why a request naming these sessions and events is refused for `browser`, or None.
+    def _refusal(self, hashes: list[str], events: list[str], holder: str, address: str,
+                 may_start: bool) -> str | None:
+        """Why a request naming these sessions and events is refused for `holder`, or None.
         An event names the session it belongs to; an event no session holds names none. A
         hash that is an event id names that event's session too (Gradio's /call/ routes
         take one for the other)."""
@@ -143,7 +149,7 @@ class SecurityMiddleware:
         sessions = set(hashes) | {owner for owner in owners if owner is not None}
         if len(sessions) > 1:
             return TWO_SESSIONS
-        if any(not self.bindings.allows(session, browser) for session in sessions):
+        if any(not self.bindings.allows(session, holder, address, may_start) for session in sessions):
             return FOREIGN_SESSION
         return None
 

@@ -27,8 +27,9 @@ import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from http.cookies import CookieError, SimpleCookie
 from urllib.parse import parse_qs
+
+from starlette.requests import cookie_parser
 
 COOKIE = "bimedix_browser"
 MAX_BODY_BYTES = 16 * 1024 * 1024  # a message is 20,000 characters; files go by upload
@@ -46,16 +47,33 @@ CLOSED_ROUTES = (("*", re.compile(r"/gradio_api/(?:call|api|component_server|dee
 
 
 def cookie_value(headers) -> str | None:
-    """The browser id in raw ASGI headers (a list of (bytes, bytes))."""
+    """The browser id in raw ASGI headers (a list of (bytes, bytes)), read as Starlette reads
+    cookies (the standard library's parser gives up on the first cookie it dislikes, such as
+    another app's JSON value on the same host, and the browser would look cookieless)."""
     for name, value in headers:
         if name.lower() == b"cookie":
-            try:
-                morsel = SimpleCookie(value.decode("latin-1")).get(COOKIE)
-            except CookieError:
-                continue
-            if morsel is not None and morsel.value:
-                return morsel.value
+            found = cookie_parser(value.decode("latin-1")).get(COOKIE)
+            if found:
+                return found
     return None
+
+
+def request_address(scope) -> str:
+    """The client's address for an ASGI scope: the socket peer, or what a trusted proxy saw
+    (arena/addresses.py: the same rule as the attempt limits)."""
+    from arena.addresses import UNKNOWN_CLIENT, TrustedProxies
+
+    peer = (scope.get("client") or (UNKNOWN_CLIENT,))[0]
+    proxies = TrustedProxies.from_environment()
+    forwarded = [value.decode("latin-1") for name, value in scope.get("headers", []) if name == b"x-forwarded-for"]
+    return proxies.client(str(peer), forwarded if proxies.networks else ())
+
+
+def identity(headers, address: str) -> str:
+    """Who a request is, for the session and file bindings: its browser's cookie, else its
+    address (a script that keeps no cookie, a browser refusing the cookie in a frame).
+    Never one shared "nobody" that every cookieless client would be."""
+    return cookie_value(headers) or f"address:{address}"
 
 
 def browser_of(request) -> str | None:
@@ -93,22 +111,42 @@ def set_cookie_header(browser: str, https: bool) -> tuple[bytes, bytes]:
     return b"set-cookie", f"{COOKIE}={browser}; Path=/; HttpOnly; {attributes}".encode()
 
 
-class SessionBindings:
-    """session hash -> browser id, first come; the oldest are forgotten past `capacity`."""
+# Routes where a session starts: its page's heartbeat, its first event. Elsewhere a session
+# hash nobody holds is refused, so a flood of made-up hashes binds nothing.
+_STARTS_SESSION = re.compile(r"/gradio_api/(?:heartbeat/|queue/join|run/)")
 
-    def __init__(self, capacity: int = 200_000):
-        self.capacity = capacity
-        self._owners: OrderedDict[str, str | None] = OrderedDict()
+
+def starts_session(scope) -> bool:
+    return bool(_STARTS_SESSION.search(scope["path"]))
+
+
+class SessionBindings:
+    """session hash -> who holds it (`identity`), first come. The least recently used are
+    forgotten past `capacity`, and one address binds at most `per_address` sessions, so a
+    flood cannot push a live session out to take it over."""
+
+    def __init__(self, capacity: int = 200_000, per_address: int = 5_000):
+        self.capacity, self.per_address = capacity, per_address
+        self._owners: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._per_address: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def allows(self, session_hash: str, browser: str | None) -> bool:
+    def allows(self, session_hash: str, holder: str, address: str = "", may_start: bool = True) -> bool:
+        """Whether `holder` may use this session; a new one is bound to it where
+        `may_start` and the address has room."""
         with self._lock:
-            if session_hash not in self._owners:
-                self._owners[session_hash] = browser
-                if len(self._owners) > self.capacity:
-                    self._owners.popitem(last=False)
-                return True
-            return self._owners[session_hash] == browser
+            owner = self._owners.get(session_hash)
+            if owner is not None:
+                self._owners.move_to_end(session_hash)
+                return owner[0] == holder
+            if not may_start or self._per_address.get(address, 0) >= self.per_address:
+                return False
+            self._owners[session_hash] = (holder, address)
+            self._per_address[address] = self._per_address.get(address, 0) + 1
+            if len(self._owners) > self.capacity:
+                _, (_, gone) = self._owners.popitem(last=False)
+                self._per_address[gone] -= 1
+            return True
 
 
 def closed_route(scope) -> bool:

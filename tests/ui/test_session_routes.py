@@ -164,3 +164,52 @@ def test_the_page_keeps_working_with_only_the_routes_left_open(llava_app_url):
     assert page.post("gradio_api/call/respond", json={"data": []}).status_code == 404
     assert page.get("gradio_api/call/respond/own").status_code == 404
     assert status_of(page, "GET", "gradio_api/queue/data", [("session_hash", "own")] * 2, None)[0] == 200
+
+
+# What a read-only review of the binding found (each was a way around it before its fix).
+
+def test_another_apps_cookie_on_the_same_host_does_not_hide_the_browsers_own():
+    from ui.sessions import cookie_value, identity
+
+    headers = [(b"cookie", b'x={"k":1}; t=a b; bimedix_browser=mine')]
+    assert cookie_value(headers) == "mine"
+    assert identity([], "10.0.0.9") == "address:10.0.0.9"  # cookieless clients are not one shared nobody
+
+
+def test_a_flood_of_made_up_hashes_binds_nothing_and_pushes_no_live_session_out():
+    from ui.sessions import SessionBindings
+
+    bindings = SessionBindings(capacity=100, per_address=50)
+    assert bindings.allows("victim", "alice", "10.0.0.1")
+    assert not bindings.allows("made-up", "mallory", "10.0.0.2", may_start=False)  # not a route that starts one
+    flooded = sum(bindings.allows(f"h{n}", "mallory", "10.0.0.2") for n in range(500))
+    assert flooded == 50  # one address binds at most its share
+    for n in range(200):  # many addresses: the victim, still in use, is not the oldest
+        bindings.allows("victim", "alice", "10.0.0.1")
+        bindings.allows(f"x{n}", f"m{n}", f"10.1.{n}.1")
+    assert not bindings.allows("victim", "mallory", "10.0.0.2") and bindings.allows("victim", "alice", "10.0.0.1")
+
+
+def test_a_file_is_named_however_the_body_spells_it(tmp_path, monkeypatch):
+    import json
+    import os
+
+    from ui.file_owners import FileOwners
+
+    root = tmp_path / "port-1"
+    (root / "gradio" / "h").mkdir(parents=True)
+    scan = root / "gradio" / "h" / "scan.dcm"
+    scan.write_bytes(b"DICM")
+    owners = FileOwners(root)
+    owners.note("alice", json.dumps([str(scan)]))
+    monkeypatch.chdir(tmp_path)
+    spellings = [str(scan), str(root / "gradio" / "." / "h" / "scan.dcm"), os.path.relpath(scan),
+                 "http://x/gradio_api/file=" + str(scan)]
+    bodies = [json.dumps({"data": [{"files": [{"path": spelling}]}]}).encode() for spelling in spellings]
+    bodies.append(bodies[0].replace(b"/", b"\\/"))  # JSON's escaped slashes
+    for body in bodies:
+        assert owners.foreign_in("mallory", body) and not owners.foreign_in("alice", body), body
+    (root / "gradio" / "h" / "never-shown.dcm").write_bytes(b"DICM")
+    assert owners.foreign_in("alice", json.dumps({"path": str(root / "gradio" / "h" / "never-shown.dcm")}).encode())
+    assert not owners.may_fetch("alice", "/gradio_api/file=/proc/self/fd/3")  # a link: refused
+    assert owners.may_fetch("alice", f"/gradio_api/file={scan}") and not owners.may_fetch("mallory", f"/gradio_api/file={scan}")

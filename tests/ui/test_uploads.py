@@ -53,6 +53,12 @@ def test_an_upload_is_served_only_to_the_browser_that_sent_it(llava_app_url, sca
     for stranger in (mallory, script):
         response = stranger.get("gradio_api/file=" + stored)
         assert response.status_code == 404 and PATIENT.encode() not in response.content
+    # The same file uploaded by another person is their own copy: fetched by them, and
+    # untouched when Alice's message is read (Gradio named both by the file's hash).
+    bob = browser(llava_app_url, "bob")
+    bobs = upload(bob, scan)
+    assert bobs != stored and bob.get("gradio_api/file=" + bobs).status_code == 200
+    assert bob.get("gradio_api/file=" + stored).status_code == 404
     # Nor can a stranger hand Alice's upload to a handler of their own (which would read it).
     config = mallory.get("config").json()
     respond = next(d for d in config["dependencies"] if d.get("api_name") == "respond")

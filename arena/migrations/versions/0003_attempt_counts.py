@@ -22,6 +22,16 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # A database made by create_all at a newer version, then adopted without its revision
+    # stamp (arena/db.py), already has them.
+    present = set(sa.inspect(op.get_bind()).get_table_names())
+    if "arena_attempts" not in present:
+        _create_attempts()
+    if "arena_lockouts" not in present:
+        _create_lockouts()
+
+
+def _create_attempts() -> None:
     op.create_table(
         "arena_attempts",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -35,6 +45,9 @@ def upgrade() -> None:
     with op.batch_alter_table("arena_attempts") as batch:
         batch.create_index("ix_arena_attempts_everyone", ["purpose", "scope", "failure", "at"])
         batch.create_index("ix_arena_attempts_client", ["purpose", "scope", "client", "failure", "at"])
+
+
+def _create_lockouts() -> None:
     op.create_table(
         "arena_lockouts",
         sa.Column("purpose", sa.String(length=60), nullable=False),
