@@ -1,7 +1,7 @@
 """Keeping a conversation across reloads, in the person's own browser, only if they ask.
 
 Off by default: on a shared clinical workstation the next person must not find the last
-one's chat (see the privacy notes in README). With "keep my conversation in this browser"
+one's chat (see the privacy notes in docs/chatting.md). With "keep my conversation in this browser"
 ticked, the conversation's text (not its images) is kept in the browser's localStorage,
 sealed by the server for this browser alone (ui/browser_seal.py: Gradio's own BrowserState
 encryption uses a secret every page can read). "Forget" deletes it at once. Nothing of it is

@@ -13,7 +13,7 @@ changed value does not open) under a key derived with HKDF-SHA256 from
 
 So the stored value plus everything public opens nothing; a value copied into another
 browser (another cookie) does not open there; and knowing the server's secret alone is not
-enough either. What it does not protect against is said in README ("Keep my conversation").
+enough either. What it does not protect against is said in docs/chatting.md ("Keep my conversation").
 """
 
 from __future__ import annotations
