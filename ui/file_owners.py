@@ -19,6 +19,8 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
+from ui.asgi_bodies import rewriting_whole_body
+
 UPLOAD_ROUTE = re.compile(r"/gradio_api/upload/?$")
 # Responses whose text can name a file for the browser that asked.
 NAMING_ROUTES = re.compile(r"/gradio_api/(?:upload|queue/data|run/)")
@@ -122,26 +124,7 @@ def own_folder_for_each_upload(send):
     own before its path goes out. Gradio names an upload's folder by a hash of its bytes:
     two people uploading the same X-ray shared one file, so one's intake deleted the
     other's, and only the first could fetch it."""
-    state: dict = {"start": None, "held": []}
-
-    async def separating_send(message):
-        if message["type"] == "http.response.start":
-            if message.get("status") != 200:
-                return await send(message)
-            state["start"] = message
-            return
-        if message["type"] != "http.response.body" or state["start"] is None:
-            return await send(message)
-        state["held"].append(message.get("body", b""))
-        if message.get("more_body"):
-            return
-        body = _moved(b"".join(state["held"]))
-        start = state["start"]
-        headers = [(name, value) for name, value in start.get("headers", []) if name != b"content-length"]
-        await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body, "more_body": False})
-
-    return separating_send
+    return rewriting_whole_body(send, _moved, lambda start: start.get("status") == 200)
 
 
 def _moved(body: bytes) -> bytes:

@@ -14,6 +14,8 @@ import os
 import re
 from pathlib import Path
 
+from ui.asgi_bodies import rewriting_whole_body
+
 ALIAS = "/bimedix-files"
 # Text that can name a file; images and other downloads pass untouched.
 _TEXT_TYPES = (b"application/json", b"text/html", b"text/event-stream", b"text/plain", b"application/javascript")
@@ -41,29 +43,24 @@ class PathAlias:
         return {**scope, "path": path, "raw_path": path.encode()}
 
     def hiding(self, send):
-        """A `send` that writes the folder as ALIAS in text responses (a whole body is held
-        back to set its new length; a stream is rewritten chunk by chunk)."""
-        state: dict = {"start": None, "rewrite": False, "held": []}
+        """A `send` that writes the folder as ALIAS in text responses: a whole body is held
+        back to set its new length (ui/asgi_bodies.py); a stream is rewritten chunk by chunk."""
+        whole = rewriting_whole_body(send, self.hide, lambda start: _is_text(start) and _has_length(start))
+        streaming = {"text": False}
 
         async def hiding_send(message):
             if message["type"] == "http.response.start":
-                headers = dict(message.get("headers", []))
-                state["rewrite"] = headers.get(b"content-type", b"").startswith(_TEXT_TYPES)
-                if state["rewrite"] and b"content-length" in headers:
-                    state["start"] = message  # sent with the whole body
-                    return
-                return await send(message)
-            if message["type"] != "http.response.body" or not state["rewrite"]:
-                return await send(message)
-            if state["start"] is None:
-                return await send({**message, "body": self.hide(message.get("body", b""))})
-            state["held"].append(message.get("body", b""))
-            if message.get("more_body"):
-                return
-            body = self.hide(b"".join(state["held"]))
-            start = state["start"]
-            headers = [(name, value) for name, value in start.get("headers", []) if name != b"content-length"]
-            await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
-            await send({"type": "http.response.body", "body": body, "more_body": False})
+                streaming["text"] = _is_text(message) and not _has_length(message)
+            elif message["type"] == "http.response.body" and streaming["text"]:
+                message = {**message, "body": self.hide(message.get("body", b""))}
+            await whole(message)
 
         return hiding_send
+
+
+def _is_text(start: dict) -> bool:
+    return dict(start.get("headers", [])).get(b"content-type", b"").startswith(_TEXT_TYPES)
+
+
+def _has_length(start: dict) -> bool:
+    return b"content-length" in dict(start.get("headers", []))

@@ -29,7 +29,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from urllib.parse import parse_qs
 
-from starlette.requests import cookie_parser
+from starlette.requests import Request, cookie_parser
 
 COOKIE = "bimedix_browser"
 MAX_BODY_BYTES = 16 * 1024 * 1024  # a message is 20,000 characters; files go by upload
@@ -60,13 +60,10 @@ def cookie_value(headers) -> str | None:
 
 def request_address(scope) -> str:
     """The client's address for an ASGI scope: the socket peer, or what a trusted proxy saw
-    (arena/addresses.py: the same rule as the attempt limits)."""
-    from arena.addresses import UNKNOWN_CLIENT, TrustedProxies
+    (the attempt limits' rule: arena.addresses.client_address)."""
+    from arena.addresses import client_address
 
-    peer = (scope.get("client") or (UNKNOWN_CLIENT,))[0]
-    proxies = TrustedProxies.from_environment()
-    forwarded = [value.decode("latin-1") for name, value in scope.get("headers", []) if name == b"x-forwarded-for"]
-    return proxies.client(str(peer), forwarded if proxies.networks else ())
+    return client_address(Request(scope))
 
 
 def identity(headers, address: str) -> str:
