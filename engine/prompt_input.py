@@ -60,14 +60,19 @@ def newest_user_message(model: LoadedModel, messages: Sequence[Message]) -> Mess
         raise UserFacingError("invalid_text")
     if _is_blank(newest.content) and not (newest.images and reads_images(model)):
         raise UserFacingError("images_not_supported" if newest.images else "empty_message")
-    if len(newest.content) > MAX_MESSAGE_CHARS:
-        raise UserFacingError("message_too_long", size=len(newest.content), limit=MAX_MESSAGE_CHARS)
-    # Short text cannot be too many; a remote model without a local tokenizer: its server judges.
-    if len(newest.content) * MAX_TOKENS_PER_CHAR > MAX_MESSAGE_TOKENS and model.tokenizer is not None:
-        tokens = len(model.tokenizer(newest.content, add_special_tokens=False, split_special_tokens=True)["input_ids"])
+    check_message_size(model.tokenizer, newest.content)
+    return newest
+
+
+def check_message_size(tokenizer, text: str) -> None:
+    """A typed message's limits: characters, then (only where they could make that many)
+    tokens. Short text cannot be too many; without a local tokenizer, the server judges."""
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise UserFacingError("message_too_long", size=len(text), limit=MAX_MESSAGE_CHARS)
+    if len(text) * MAX_TOKENS_PER_CHAR > MAX_MESSAGE_TOKENS and tokenizer is not None:
+        tokens = len(tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"])
         if tokens > MAX_MESSAGE_TOKENS:
             raise UserFacingError("message_too_many_tokens", tokens=tokens, limit=MAX_MESSAGE_TOKENS)
-    return newest
 
 
 def check_conversation(model: LoadedModel | RemoteModel, messages: Sequence[Message]) -> None:

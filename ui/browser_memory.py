@@ -23,7 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from engine.messages import Message, has_lone_surrogates, without_bidi_controls
-from engine.prompt_input import MAX_MESSAGE_CHARS, MAX_MESSAGE_TOKENS, MAX_TOKENS_PER_CHAR
+from engine.errors import UserFacingError
+from engine.prompt_input import MAX_CONVERSATION_CHARS, check_message_size
 from ui.browser_seal import seal, unseal
 from ui.conversation import Conversation
 
@@ -33,9 +34,9 @@ STORAGE_KEY = "bimedix-chat-conversation"
 # still opens after a restart; never the server's secret, which would then be public.
 PAGE_LAYER_SECRET = "bimedix-chat: public, protects nothing; see ui/browser_seal.py"
 MAX_KEPT_MESSAGES = 200  # 100 exchanges
-# Some 50,000 tokens: more than the preview (2,048) and BiMediX's Mixtral (32,768) read, a
-# second or so of tokenizing, and well within localStorage's few MB after sealing.
-MAX_KEPT_CHARS = 200_000
+# The engine's bound on a whole conversation: some 50,000 tokens, more than the preview
+# (2,048) and BiMediX's Mixtral (32,768) read, and well within localStorage after sealing.
+MAX_KEPT_CHARS = MAX_CONVERSATION_CHARS
 # The longest sealed value accepted back, refused before decoding: MAX_KEPT_CHARS as JSON
 # (at most 6 bytes a character, with escapes) plus each message's keys, in base64.
 MAX_SEALED_CHARS = (6 * MAX_KEPT_CHARS + 64 * MAX_KEPT_MESSAGES + 1024) * 4 // 3
@@ -104,14 +105,13 @@ def newest_exchanges(messages: Sequence[Message | None], tokenizer) -> list[Mess
 
 
 def _within_typed_limits(message: Message, tokenizer) -> bool:
-    """engine/prompt_input.newest_user_message's checks, less the blank one (an image-only
-    turn's text is blank, and its image was not kept)."""
-    if len(message.content) > MAX_MESSAGE_CHARS:
+    """engine/prompt_input's size checks of a typed message (not the blank one: an
+    image-only turn's text is blank, and its image was not kept)."""
+    try:
+        check_message_size(tokenizer, message.content)
+    except UserFacingError:
         return False
-    if len(message.content) * MAX_TOKENS_PER_CHAR <= MAX_MESSAGE_TOKENS or tokenizer is None:
-        return True  # short text cannot be too many tokens; a remote model's server judges
-    tokens = tokenizer(message.content, add_special_tokens=False, split_special_tokens=True)["input_ids"]
-    return len(tokens) <= MAX_MESSAGE_TOKENS
+    return True
 
 
 def _cleaned(message: Message | None) -> Message | None:
