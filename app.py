@@ -13,14 +13,15 @@ import argparse
 import atexit
 import logging
 import os
-import shutil
 import signal
+import sys
 
 from engine.admission import DEFAULT_LIMIT, PER_BROWSER, Admission
 from engine.endpoints import load_endpoints
 from engine.network import is_loopback
 from engine.pool import ModelPool, ModelSpec
-from ui.temp_folder import prepare_temp_folder, sweep_abandoned_uploads
+from ui.temp_folder import (StartupRefused, check_port_free, make_private, prepare_temp_folder,
+                             release_temp_folder, sweep_abandoned_uploads)
 
 log = logging.getLogger("bimedix.app")
 
@@ -64,6 +65,11 @@ def stop_on_sigterm_as_on_ctrl_c() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
+
+
+def refuse_to_start(refusal: StartupRefused) -> None:
+    """Exit with status 1 and the reason, in English and in Arabic: no traceback."""
+    sys.exit(f"{refusal.message('en')}\n{refusal.message('ar')}")
 
 
 def _env_float(name: str) -> float | None:
@@ -148,9 +154,16 @@ def main(argv: list[str] | None = None) -> None:
         use_trusted_proxies(args.trusted_proxy)
     except ValueError as error:
         parser.error(f"--trusted-proxy / BIMEDIX_TRUSTED_PROXIES: {error}")
-    # Before Gradio is imported: its cache goes into this instance's own folder.
-    temp = prepare_temp_folder(args.port)
-    atexit.register(shutil.rmtree, temp, True)
+    # Whatever umask the app was started with, what it writes (Gradio's upload folders,
+    # previews, exports) is its user's alone: mkdir's modes are cut by the umask.
+    os.umask(0o077)
+    try:  # the port first: a second start must delete nothing of the instance serving there
+        check_port_free(args.host, args.port)
+        # Before Gradio is imported: its cache goes into this instance's own folder.
+        temp = prepare_temp_folder(args.port)
+    except StartupRefused as refusal:
+        refuse_to_start(refusal)
+    atexit.register(release_temp_folder, temp)
     stop_on_sigterm_as_on_ctrl_c()
     sweep_abandoned_uploads(temp / "gradio")
 
@@ -186,7 +199,14 @@ def main(argv: list[str] | None = None) -> None:
     # this covers the light events (relabelling, export, clear), and bounds what a client
     # going around the page can pile up.
     demo.queue(default_concurrency_limit=8, max_size=4 * args.max_queue + 32)
-    demo.launch(server_name=args.host, server_port=args.port, auth=logins or None, **launch_options(downloads, demo))
+    options = launch_options(downloads, demo)
+    make_private(temp)  # the examples' copy (ui/assets.py) keeps the looser mode of assets/
+    try:
+        demo.launch(server_name=args.host, server_port=args.port, auth=logins or None, **options)
+    except OSError as error:  # the port was taken after the check above
+        if "empty port" not in str(error):
+            raise
+        refuse_to_start(StartupRefused("port_in_use", port=args.port, other=args.port + 1))
 
 
 if __name__ == "__main__":

@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from arena.ratings import (bootstrap_bradley_terry, online_elo, ratings_are_finite, record_counts,
-                           win_rate_matrix)
+from arena.ratings import (INIT_RATING, PRIOR_SD, bootstrap_bradley_terry, online_elo, ratings_are_finite,
+                           record_counts, win_rate_matrix)
 
 LANGUAGE_VIEWS: tuple[str, ...] = ("all", "ar", "en", "mixed")
 DEFAULT_ROUNDS = 1000
@@ -85,6 +85,24 @@ def _ranks(table: pd.DataFrame) -> pd.Series:
     lower, upper = table["lower"].to_numpy(), table["upper"].to_numpy()
     better = [(lower > upper[i]).sum() for i in range(len(table))]
     return pd.Series(np.array(better, dtype=int) + 1, index=table.index)
+
+
+def shared_rank_marks(ranks) -> list[str]:
+    """Each rank as shown: "=1" where two or more models share rank 1 (their intervals
+    overlap: a tie the votes cannot yet break), "1" where one model holds it alone."""
+    ranks = [int(rank) for rank in ranks]
+    return [f"={rank}" if ranks.count(rank) > 1 else str(rank) for rank in ranks]
+
+
+def rating_axis(board: "Leaderboard", step: float = 50.0) -> list[float]:
+    """The rating chart's value axis: always the prior's INIT_RATING ± PRIOR_SD (so a
+    100-point gap between two models looks like the half of one prior spread it is, not
+    like the whole chart), widened to every interval shown, in whole `step`s."""
+    low, high = INIT_RATING - PRIOR_SD, INIT_RATING + PRIOR_SD
+    values = [value for row in board.rows for value in (row.ci_low, row.ci_high, row.rating)
+              if np.isfinite(value)]
+    low, high = min([low, *values]), max([high, *values])
+    return [float(np.floor(low / step) * step), float(np.ceil(high / step) * step)]
 
 
 def is_provisional(votes: int, battles_per_model) -> bool:

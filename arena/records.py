@@ -2,12 +2,19 @@
 
 People's votes and LLM judges' (raters "judge:<model>") share the tables; readers get the
 people's unless they ask for the judges' (`raters=`).
+
+Every reader names a model as the Leaderboard does, by its public name: a local model's
+battles were stored under its directory's path on the server, which no export, board or
+ratings file may show (study files travel). `public_model_name` derives it as the model pool
+does (engine.pool.public_names): the directory's own name, an adapter's ":name" kept.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
+
+import re
 
 import pandas as pd
 from sqlalchemy import select
@@ -56,6 +63,26 @@ class VoteRecord:
         return record
 
 
+def public_model_name(stored: str) -> str:
+    """A contestant as people see it: a path ("/srv/models/tiny-llava:first") becomes the
+    directory's own name ("tiny-llava:first"), a remote openai:MODEL@URL its server's model
+    id; any other name stays as it is."""
+    remote = re.match(r"^openai:(?P<model>.+)@https?://\S+$", stored)
+    if remote:
+        return remote["model"]
+    return re.split(r"[\\/]", stored.rstrip("/\\"))[-1] or stored
+
+
+def _publicly_named(record: "VoteRecord") -> "VoteRecord":
+    names = {stored: public_model_name(stored) for stored in (record.model_a, record.model_b)}
+    reason = record.leak_reason
+    for stored, public in names.items():  # the leak check quotes what it found: the server's folder goes
+        folder = stored[:-len(public)] if stored != public and stored.endswith(public) else None
+        if reason:
+            reason = reason.replace(folder, "") if folder else reason.replace(stored, public)
+    return replace(record, model_a=names[record.model_a], model_b=names[record.model_b], leak_reason=reason)
+
+
 def rater_filter(raters: str):
     """The WHERE clause keeping `raters`: "humans", "judges" or "all" (None: no clause)."""
     if raters not in RATER_SETS:
@@ -67,7 +94,8 @@ def rater_filter(raters: str):
 
 def load_votes(store: ArenaStore, study: str | None = None, include_flagged: bool = True,
                raters: str = "humans") -> list[VoteRecord]:
-    """Every vote (of one study, or all), oldest first — the order online Elo replays.
+    """Every vote (of one study, or all), oldest first — the order online Elo replays;
+    models by their public names (`public_model_name`).
 
     `raters`: "humans" (the default, so an LLM judge's votes never enter the people's
     ratings or exports unasked), "judges" (raters "judge:<model>") or "all".
@@ -86,12 +114,12 @@ def load_votes(store: ArenaStore, study: str | None = None, include_flagged: boo
     if (kept := rater_filter(raters)) is not None:
         query = query.where(kept)
     with store.read() as session:
-        return [
+        return [_publicly_named(
             VoteRecord(battle.id, study_name, battle.rater_id, rater_name, battle.model_a,
                        battle.model_b, vote.winner, vote.reason, vote.rater_language,
                        vote.conversation_language, vote.flagged_leak, vote.leak_reason,
                        battle.started_at, vote.voted_at, vote.transcript_a, vote.transcript_b,
-                       vote.generation_settings)
+                       vote.generation_settings))
             for vote, battle, rater_name, study_name in session.execute(query)
         ]
 

@@ -40,7 +40,8 @@ def chat(
 
     Commands: `/image PATH` attaches an image (PNG, JPEG, WebP, TIFF, DICOM) to the next
     message, `/clear` forgets the conversation, `/adapter` lists the loaded adapters,
-    `/adapter NAME` switches to one (`/adapter none`: the bare base model), `/exit` quits.
+    `/adapter NAME` switches to one (`/adapter none`: the bare base model), `/help` lists
+    the commands (also said at the start, in English and Arabic), `/exit` quits.
     Ctrl-C stops a reply. `--model openai:MODEL@BASE_URL` chats with a model on an
     OpenAI-compatible server (vLLM, `python -m engine serve`).
     """
@@ -58,6 +59,7 @@ def chat(
     # The CLI's own state: its history (the session) and its options, the adapter included.
     session = ChatSession(loaded, ReplyOptions(lang, settings, adapter=loaded.default_adapter))
     _err(f"[{loaded.card.title}] {loaded.card.notice}".strip())
+    _say_commands()
     interactive = sys.stdin.isatty()
     pending: list = [img for img in map(_read_image, image or []) if img is not None]
     while True:
@@ -70,7 +72,9 @@ def chat(
         command = text.strip()
         if command == "/exit":
             break
-        if command == "/clear":
+        if command == "/help":
+            _say_commands()
+        elif command == "/clear":
             session.clear()
         elif command.startswith("/adapter"):
             session.options = _switch_adapter(loaded, session.options, command.split()[1:])
@@ -80,6 +84,13 @@ def chat(
         elif command:
             _reply(session, text, pending)
             pending = []
+
+
+def _say_commands() -> None:
+    """The chat's commands, in both languages: nothing else on the terminal shows them."""
+    from engine.errors import notice
+
+    _err(f"{notice('cli_commands', 'en')}\n{notice('cli_commands', 'ar')}")
 
 
 def _open_model(model: str, adapters: list[str], load_in_4bit, prompt_format, endpoints, api_key_env):
@@ -127,6 +138,7 @@ def _read_image(path: Path):
 def _reply(session, text: str, images=()) -> None:
     from engine.language import conversation_language
 
+    _say_emergency_notice(text)
     try:
         reply = session.send(text, images)
     except UserFacingError as error:
@@ -235,6 +247,16 @@ def _load_for_serving(names: list[str], adapters: list[str], load_in_4bit, concu
             raise typer.BadParameter(detail, param_hint="--model") from None
         set_concurrency(loaded[name].key, concurrency)
     return loaded
+
+
+def _say_emergency_notice(text: str) -> None:
+    """A message that describes an emergency gets the notice first, in both languages,
+    whatever the model replies (engine/red_flags.py)."""
+    from engine.red_flags import emergency_notice
+
+    notice = emergency_notice(text)
+    if notice is not None:
+        _err(f"!! {notice.text_en}\n!! {notice.text_ar}")
 
 
 def _err(text: str, end: str = "\n") -> None:

@@ -6,7 +6,14 @@ Two promises to the reader of a stream:
   U+FFFD and nothing is emitted;
 - never a partial stop string: text that could be the start of a stop string (say "\\nUs"
   of "\\nUser:") is held back until it either completes the stop string (then the reply
-  ends before it) or turns out to be ordinary text (then it is released).
+  ends before it) or turns out to be ordinary text (then it is released);
+- no separator space first: a prompt ends where the reply's first word begins, and that
+  word's token carries the space a tokenizer puts before a word (SentencePiece "▁",
+  byte-level "Ġ"). Decoders that keep it (Gemma's, byte-level ones) made every reply
+  start with " If"; that one space is dropped here, where every local reply is decoded.
+  Llama-2-style SentencePiece decoders strip it themselves, and a reply that begins with
+  indentation (two or more spaces) or a newline keeps them: only a single space right
+  before the first word is the separator.
 
 Decoding uses a sliding window (the approach of vLLM and TGI): each step decodes only the
 last few tokens, with some earlier tokens as context so SentencePiece leading spaces come
@@ -18,6 +25,8 @@ from __future__ import annotations
 from typing import Sequence
 
 REPLACEMENT_CHARACTER = "\ufffd"
+# How a word's leading space is written in a token's piece: SentencePiece, byte-level BPE.
+WORD_START_MARKERS = ("\u2581", "\u0120")
 # Earlier tokens decoded alongside the new ones, so leading-space and merge effects show.
 CONTEXT_TOKENS = 5
 
@@ -31,6 +40,7 @@ class IncrementalDetokenizer:
         self._prefix_offset = 0  # start of the context window
         self._read_offset = 0  # tokens before this have been turned into text
         self._held = ""  # decoded text withheld because it may start a stop string
+        self._opening: str | None = ""  # the reply's first text while it may be a lone separator; None: decided
         self.stopped = False  # a stop string was found: the reply is complete
         self.text = ""  # everything emitted so far
 
@@ -40,14 +50,16 @@ class IncrementalDetokenizer:
             return ""
         self._ids.append(token_id)
         delta = self._decode_delta()
+        if delta and self._opening is not None:
+            delta = self._without_separator(delta)
         return self._release(self._held + delta) if delta else ""
 
     def finish(self) -> str:
         """End of generation: text held back for a stop string that never came is real."""
         if self.stopped:
             return ""
-        tail = self._held
-        self._held = ""
+        tail = self._held + (self._opening or "")  # a lone space and nothing after it: kept as it came
+        self._held, self._opening = "", None
         # Incomplete bytes at the very end are dropped rather than shown as U+FFFD.
         self.text += tail
         return tail
@@ -66,6 +78,28 @@ class IncrementalDetokenizer:
         self._read_offset = len(self._ids)
         self._prefix_offset = max(0, self._read_offset - CONTEXT_TOKENS)
         return delta
+
+    def _without_separator(self, delta: str) -> str:
+        """The reply's first text without the separator space its first word carries;
+        a lone space is held until what follows it shows whether it is one."""
+        text = self._opening + delta
+        if text == " ":
+            self._opening = text
+            return ""
+        self._opening = None
+        if text[0] == " " and not text[1].isspace() and self._first_token_keeps_separator():
+            return text[1:]
+        return text
+
+    def _first_token_keeps_separator(self) -> bool:
+        """Whether the reply's first token is a word start whose space the decoder kept
+        (Llama-2-style decoders already drop it: then the space is a real one)."""
+        special = set(self._tokenizer.all_special_ids)
+        first = next((i for i in self._ids if i not in special), None)
+        if first is None:
+            return False
+        piece = self._tokenizer.convert_ids_to_tokens(first)
+        return isinstance(piece, str) and piece.startswith(WORD_START_MARKERS) and self._decode([first]).startswith(" ")
 
     def _release(self, text: str) -> str:
         cut = _first_stop(text, self._stop_strings)

@@ -40,9 +40,12 @@ MESSAGES = MappingProxyType({
         "en": "The conversation is longer than the model's context: the {count} oldest turn(s) were left out of this reply.",
         "ar": "المحادثة أطول من سياق النموذج: لم تُؤخذ أقدم {count} جولة (جولات) في الحسبان لهذا الرد.",
     },
-    "images_not_supported": {
-        "en": "This model cannot read images; the image was not sent. You can keep chatting in text.",
-        "ar": "هذا النموذج لا يستطيع قراءة الصور؛ لم تُرسل الصورة. يمكنك متابعة المحادثة نصيًا.",
+    # The newest message carries an image and this model cannot see images: refused, never
+    # answered as if seen (a small model told of the image still described one).
+    "model_cannot_read_images": {
+        "en": "This model cannot see images. Send your text without the image, or choose a model that reads "
+              "images.",
+        "ar": "هذا النموذج لا يستطيع رؤية الصور. أرسل نصّك من دون الصورة، أو اختر نموذجًا يقرأ الصور.",
     },
     "generation_in_progress": {
         "en": "A reply is still being written. Wait for it or press Stop.",
@@ -120,6 +123,13 @@ MESSAGES = MappingProxyType({
               "PNG or JPEG.",
         "ar": "ملف DICOM هذا لا يحتوي على صورة (قد يكون تقريرًا أو تقريرًا منظّمًا أو حالة عرض). "
               "يرجى إرفاق صورة DICOM نفسها، أو تصدير الصورة بصيغة PNG أو JPEG.",
+    },
+    # A notice, not an error (engine/images.py IntakeNote): a multi-frame file was accepted.
+    "dicom_frame_shown": {
+        "en": "This DICOM series has {frames} frames; the model sees only frame {frame} (the middle "
+              "one). To ask about another frame, export that frame on its own and attach it.",
+        "ar": "تحتوي سلسلة DICOM هذه على {frames} إطارًا؛ ولا يرى النموذج إلا الإطار {frame} (الإطار "
+              "الأوسط). للسؤال عن إطار آخر، صدّر ذلك الإطار وحده ثم أرفقه.",
     },
     "unknown_adapter": {
         "en": "{model} has no adapter called {adapter}. Loaded: {available}.",
@@ -219,6 +229,128 @@ MESSAGES = MappingProxyType({
               "conversation or leave out older turns.",
         "ar": "تحتوي المحادثة على رسائل كثيرة جدًا ({count}، والحد الأقصى {limit}). يرجى بدء محادثة جديدة "
               "أو حذف الجولات الأقدم.",
+    },
+    # The OpenAI-compatible API's own refusals (engine/openai_api.py, engine/server.py):
+    # parameters and paths are isolated (LRI … PDI) so Arabic text keeps them whole.
+    "request_not_json": {
+        "en": "The request body is not valid JSON.",
+        "ar": "جسم الطلب ليس JSON صالحًا.",
+    },
+    "request_nested_too_deeply": {
+        "en": "The request body is nested too deeply.",
+        "ar": "جسم الطلب متداخل بعمق أكبر من المسموح.",
+    },
+    "request_not_an_object": {
+        "en": "The request body must be a JSON object.",
+        "ar": "يجب أن يكون جسم الطلب كائن JSON.",
+    },
+    "request_too_large": {
+        "en": "The request is larger than {limit_mb} MB.",
+        "ar": "الطلب أكبر من {limit_mb} ميغابايت.",
+    },
+    "request_messages_missing": {
+        "en": "messages must be a non-empty list.",
+        "ar": "يجب أن تكون \u2066messages\u2069 قائمة غير فارغة.",
+    },
+    "request_unsupported_role": {
+        "en": "{field}: unsupported role {role}; expected one of {roles}.",
+        "ar": "\u2066{field}\u2069: الدور \u2066{role}\u2069 غير مدعوم؛ الأدوار المقبولة: \u2066{roles}\u2069.",
+    },
+    "request_system_not_first": {
+        "en": "System messages must come first.",
+        "ar": "يجب أن تأتي رسائل النظام (\u2066system\u2069) أولًا.",
+    },
+    "request_turns_not_alternating": {
+        "en": "After the system messages, turns must alternate user and assistant, starting and ending "
+              "with the user.",
+        "ar": "بعد رسائل النظام يجب أن تتناوب الأدوار بين \u2066user\u2069 و\u2066assistant\u2069، بدءًا "
+              "بالمستخدم وانتهاءً به.",
+    },
+    "request_last_not_user": {
+        "en": "The last message must be the user's.",
+        "ar": "يجب أن تكون الرسالة الأخيرة من المستخدم (\u2066user\u2069).",
+    },
+    "request_content_not_parts": {
+        "en": "{field} must be a string or a list of parts.",
+        "ar": "يجب أن تكون \u2066{field}\u2069 نصًا أو قائمة أجزاء.",
+    },
+    "request_unsupported_part": {
+        "en": "{field}: unsupported part type {kind} (text and image_url are supported).",
+        "ar": "\u2066{field}\u2069: نوع الجزء \u2066{kind}\u2069 غير مدعوم (المدعوم: \u2066text\u2069 "
+              "و\u2066image_url\u2069).",
+    },
+    "request_image_not_from_user": {
+        "en": "{field}: only user messages may carry images.",
+        "ar": "\u2066{field}\u2069: رسائل المستخدم وحدها يمكن أن تحمل صورًا.",
+    },
+    "request_too_many_images": {
+        "en": "At most {limit} images per request.",
+        "ar": "الحد الأقصى {limit} صور في الطلب الواحد.",
+    },
+    "request_image_url_not_string": {
+        "en": "{field}: image_url.url must be a string.",
+        "ar": "\u2066{field}\u2069: يجب أن تكون \u2066image_url.url\u2069 نصًا.",
+    },
+    "request_image_url_fetched": {
+        "en": "Image URLs are not fetched: send the image inline as a base64 data: URL "
+              "(data:image/png;base64,...; DICOM as data:application/dicom;base64,...).",
+        "ar": "لا تُجلب الصور من روابط: أرسل الصورة ضمن الطلب كرابط \u2066data:\u2069 بترميز base64 "
+              "(\u2066data:image/png;base64,...\u2069؛ وملف DICOM كـ\u2066data:application/dicom;base64,...\u2069).",
+    },
+    "request_image_url_not_data": {
+        "en": "{field}: image_url.url must be a base64 data: URL.",
+        "ar": "\u2066{field}\u2069: يجب أن تكون \u2066image_url.url\u2069 رابط \u2066data:\u2069 بترميز base64.",
+    },
+    "request_image_base64_invalid": {
+        "en": "{field}: the base64 data of image_url.url is not valid.",
+        "ar": "\u2066{field}\u2069: بيانات base64 في \u2066image_url.url\u2069 غير صالحة.",
+    },
+    "request_stop_invalid": {
+        "en": "stop must be a string or a list of up to {limit} non-empty strings.",
+        "ar": "يجب أن تكون \u2066stop\u2069 نصًا أو قائمة من {limit} نصوص غير فارغة على الأكثر.",
+    },
+    "request_reply_language_invalid": {
+        "en": "reply_language must be one of {allowed}.",
+        "ar": "يجب أن تكون \u2066reply_language\u2069 إحدى القيم: \u2066{allowed}\u2069.",
+    },
+    "request_n_unsupported": {
+        "en": "Only n=1 is supported.",
+        "ar": "القيمة الوحيدة المدعومة هي \u2066n=1\u2069.",
+    },
+    "request_stream_invalid": {
+        "en": "stream must be true or false.",
+        "ar": "يجب أن تكون \u2066stream\u2069 إما \u2066true\u2069 أو \u2066false\u2069.",
+    },
+    "request_stream_options_invalid": {
+        "en": "stream_options must be an object.",
+        "ar": "يجب أن تكون \u2066stream_options\u2069 كائنًا.",
+    },
+    "request_api_key_invalid": {
+        "en": "Incorrect or missing API key (Authorization: Bearer ...).",
+        "ar": "مفتاح الواجهة البرمجية خاطئ أو مفقود (\u2066Authorization: Bearer ...\u2069).",
+    },
+    "request_route_not_found": {
+        "en": "There is nothing at {path}. The API: GET /v1/models, POST /v1/chat/completions, POST /tokenize.",
+        "ar": "لا يوجد شيء على \u2066{path}\u2069. الواجهة البرمجية: \u2066GET /v1/models\u2069، "
+              "\u2066POST /v1/chat/completions\u2069، \u2066POST /tokenize\u2069.",
+    },
+    "request_method_not_allowed": {
+        "en": "{method} is not allowed on {path}.",
+        "ar": "الطريقة \u2066{method}\u2069 غير مسموحة على \u2066{path}\u2069.",
+    },
+    # `python -m engine chat`: said when it starts and on /help (engine/__main__.py).
+    "cli_commands": {
+        "en": "Type a message and press Enter. Commands: /image PATH attaches an image or DICOM file to the "
+              "next message, /clear starts a new conversation, /adapter [NAME|none] lists or switches "
+              "adapters, /help shows this, /exit quits. Ctrl-C stops a reply.",
+        "ar": "اكتب رسالتك ثم اضغط Enter. الأوامر: ⁦/image PATH⁩ يرفق صورة أو ملف DICOM بالرسالة "
+              "التالية، ⁦/clear⁩ يبدأ محادثة جديدة، ⁦/adapter [NAME|none]⁩ يعرض المُكيِّفات "
+              "أو يبدّل بينها، ⁦/help⁩ يعرض هذه التعليمات، ⁦/exit⁩ للخروج. "
+              "⁦Ctrl-C⁩ يوقف الرد.",
+    },
+    "request_invalid": {
+        "en": "The request is not valid ({detail}).",
+        "ar": "الطلب غير صالح (\u2066{detail}\u2069).",
     },
 })
 

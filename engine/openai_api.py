@@ -5,7 +5,9 @@ responses, stream chunks and errors back (the shapes OpenAI and vLLM send).
     options = reply_options(body, adapter=None, default_max_tokens=128)
 
 Only what the engine takes is read; unknown fields are ignored, as vLLM does. Everything a
-client can get wrong raises ApiError, which knows its HTTP status and OpenAI error shape.
+client can get wrong raises ApiError, which knows its HTTP status and OpenAI error shape;
+its message is a bilingual UserFacingError (engine/errors.py), worded only when the response
+is made, in the language `request_language` chose for the request.
 """
 
 from __future__ import annotations
@@ -45,74 +47,86 @@ _DATA_URL = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^,;]*)*
 
 @dataclass
 class ApiError(Exception):
-    """An error a client gets as `{"error": {message, type, param, code}}` with `status`."""
+    """An error a client gets as `{"error": {message, type, param, code}}` with `status`.
+    `problem` says what went wrong in both languages; `code` defaults to its code."""
 
     status: int
-    message: str
+    problem: UserFacingError
     type: str = "invalid_request_error"
     param: str | None = None
     code: str | None = None
 
-    def body(self) -> dict:
-        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+    def __post_init__(self) -> None:
+        super().__init__(self.problem.message("en"))
+        self.code = self.code or self.problem.code
+
+    def body(self, lang: str) -> dict:
+        return {"error": {"message": self.problem.message(lang), "type": self.type, "param": self.param,
+                          "code": self.code}}
 
 
-def from_user_facing(error: UserFacingError, lang: str = "en", names: dict[str, str] | None = None) -> ApiError:
+def refusal(status: int, code: str, param: str | None = None, **params) -> ApiError:
+    """A request refused with the message `code` of engine/errors.py (an invalid_request_error)."""
+    return ApiError(status, UserFacingError(code, **params), param=param)
+
+
+def from_user_facing(error: UserFacingError, names: dict[str, str] | None = None) -> ApiError:
     """The engine's own refusal (worded for people) as an API error with the right status.
     `names`: the engine's names of settings as this request called them (max_new_tokens:
     max_tokens), so that a refused setting is named as the client sent it."""
     if isinstance(error, InvalidSetting):
         name = (names or {}).get(error.name, error.name)
         error = InvalidSetting(error.code, **{**error.params, "name": name})
-        return ApiError(400, error.message(lang), "invalid_request_error", name, error.code)
+        return ApiError(400, error, "invalid_request_error", name, error.code)
     if error.code == "server_busy":
-        return ApiError(503, error.message(lang), "server_error", None, error.code)
+        return ApiError(503, error, "server_error", None, error.code)
     if error.code == "unknown_adapter":
-        return ApiError(404, error.message(lang), "not_found_error", "model", "model_not_found")
+        return ApiError(404, error, "not_found_error", "model", "model_not_found")
     status = 413 if error.code in _TOO_LARGE else 400
-    return ApiError(status, error.message(lang), "invalid_request_error", "messages", error.code)
+    return ApiError(status, error, "invalid_request_error", "messages", error.code)
 
 
 def request_language(accept_language: str | None) -> str:
-    """Error messages in Arabic for a client that asks for it (Accept-Language: ar...)."""
+    """The one choice of a client's language for every error it gets: Arabic for a client
+    that asks for it first (Accept-Language: ar, ar-SA, ...), English otherwise."""
     return "ar" if (accept_language or "").strip().lower().startswith("ar") else "en"
 
 
-def parse_messages(raw, lang: str = "en") -> list[Message]:
+def parse_messages(raw) -> list[Message]:
     """OpenAI messages (string content or content parts) as engine messages."""
     if not isinstance(raw, list) or not raw:
-        raise ApiError(400, "messages must be a non-empty list", param="messages")
-    _check_whole_conversation(raw, lang)
+        raise refusal(400, "request_messages_missing", "messages")
+    _check_whole_conversation(raw)
     messages, images = [], 0
     for index, item in enumerate(raw):
         if isinstance(item, dict) and item.get("role") == "developer":  # OpenAI's newer name for it
             item = {**item, "role": "system"}
         if not isinstance(item, dict) or item.get("role") not in ROLES:
             role = item.get("role") if isinstance(item, dict) else None
-            raise ApiError(400, f"messages[{index}]: unsupported role {role!r}; expected one of {ROLES}",
-                           param=f"messages[{index}].role")
-        text, pictures = _content(item.get("content"), index, lang)
+            raise refusal(400, "request_unsupported_role", f"messages[{index}].role", field=f"messages[{index}]",
+                          role=repr(role), roles=", ".join(ROLES))
+        text, pictures = _content(item.get("content"), index)
         images += len(pictures)
         if images > MAX_IMAGES_PER_REQUEST:
-            raise ApiError(413, f"at most {MAX_IMAGES_PER_REQUEST} images per request", param="messages",
-                           code="too_many_images")
+            raise ApiError(413, UserFacingError("request_too_many_images", limit=MAX_IMAGES_PER_REQUEST),
+                           param="messages", code="too_many_images")
         if pictures and item["role"] != "user":
-            raise ApiError(400, f"messages[{index}]: only user messages may carry images",
-                           param=f"messages[{index}].content")
+            raise refusal(400, "request_image_not_from_user", f"messages[{index}].content",
+                          field=f"messages[{index}]")
         messages.append(Message(item["role"], text, tuple(pictures)))
     _check_alternation(messages)
     return messages
 
 
-def _check_whole_conversation(raw: list, lang: str) -> None:
+def _check_whole_conversation(raw: list) -> None:
     """The engine's bounds on a whole conversation (engine/prompt_input.py), checked again
     here on the raw request: before an image is decoded or a Message made."""
     if len(raw) > MAX_CONVERSATION_MESSAGES:
         error = UserFacingError("conversation_too_many_messages", count=len(raw), limit=MAX_CONVERSATION_MESSAGES)
-        raise from_user_facing(error, lang)
+        raise from_user_facing(error)
     size = sum(_text_length(item.get("content")) for item in raw if isinstance(item, dict))
     if size > MAX_CONVERSATION_CHARS:
-        raise from_user_facing(UserFacingError("conversation_too_long", size=size, limit=MAX_CONVERSATION_CHARS), lang)
+        raise from_user_facing(UserFacingError("conversation_too_long", size=size, limit=MAX_CONVERSATION_CHARS))
 
 
 def _text_length(content) -> int:
@@ -127,23 +141,22 @@ def _text_length(content) -> int:
 def _check_alternation(messages: list[Message]) -> None:
     turns = [m for m in messages if m.role != "system"]
     if any(m.role == "system" for m in messages[len(messages) - len(turns):]):
-        raise ApiError(400, "system messages must come first", param="messages")
+        raise refusal(400, "request_system_not_first", "messages")
     for index, message in enumerate(turns):
         if message.role != ("user" if index % 2 == 0 else "assistant"):
-            raise ApiError(400, "after the system messages, turns must alternate user and assistant, "
-                                "starting and ending with the user", param="messages")
+            raise refusal(400, "request_turns_not_alternating", "messages")
     if not turns or turns[-1].role != "user":
-        raise ApiError(400, "the last message must be the user's", param="messages")
+        raise refusal(400, "request_last_not_user", "messages")
 
 
-def _content(content, index: int, lang: str) -> tuple[str, list]:
+def _content(content, index: int) -> tuple[str, list]:
     if content is None:
         return "", []
     if isinstance(content, str):
         return content, []
     if not isinstance(content, list):
-        raise ApiError(400, f"messages[{index}].content must be a string or a list of parts",
-                       param=f"messages[{index}].content")
+        raise refusal(400, "request_content_not_parts", f"messages[{index}].content",
+                      field=f"messages[{index}].content")
     texts, images = [], []
     for part in content:
         kind = part.get("type") if isinstance(part, dict) else None
@@ -152,53 +165,51 @@ def _content(content, index: int, lang: str) -> tuple[str, list]:
         elif kind == "image_url":
             url = part.get("image_url")
             url = url.get("url") if isinstance(url, dict) else url
-            images.append(decode_image_url(url, f"messages[{index}].content", lang))
+            images.append(decode_image_url(url, f"messages[{index}].content"))
         else:
-            raise ApiError(400, f"messages[{index}].content: unsupported part type {kind!r} "
-                                "(text and image_url are supported)", param=f"messages[{index}].content")
+            raise refusal(400, "request_unsupported_part", f"messages[{index}].content",
+                          field=f"messages[{index}].content", kind=repr(kind))
     return "\n".join(texts), images
 
 
-def decode_image_url(url, param: str, lang: str = "en"):
+def decode_image_url(url, param: str):
     """A base64 `data:` URL through the engine's image intake; nothing is ever fetched."""
     if not isinstance(url, str):
-        raise ApiError(400, "image_url.url must be a string", param=param)
+        raise refusal(400, "request_image_url_not_string", param, field=param)
     if re.match(r"^\s*(https?|ftp|file):", url, re.I):
-        raise ApiError(400, "image URLs are not fetched: send the image inline as a base64 data: URL "
-                            "(data:image/png;base64,...; DICOM as data:application/dicom;base64,...)",
-                       param=param, code="image_url_not_allowed")
+        raise ApiError(400, UserFacingError("request_image_url_fetched"), param=param, code="image_url_not_allowed")
     match = _DATA_URL.match(url)
     if not match:
-        raise ApiError(400, "image_url.url must be a base64 data: URL", param=param, code="invalid_image_url")
+        raise ApiError(400, UserFacingError("request_image_url_not_data", field=param), param=param,
+                       code="invalid_image_url")
     if len(match["data"]) > MAX_FILE_BYTES * 4 // 3 + 4:
         raise from_user_facing(UserFacingError("image_too_large", limit_mb=MAX_FILE_BYTES // 2**20,
-                                               limit_megapixels=50), lang)
+                                               limit_megapixels=50))
     try:
         data = base64.b64decode(match["data"], validate=False)
     except (binascii.Error, ValueError):
-        raise ApiError(400, "image_url.url: the base64 data is not valid", param=param,
+        raise ApiError(400, UserFacingError("request_image_base64_invalid", field=param), param=param,
                        code="invalid_image_url") from None
     try:
         return load_image(data, name="image.dcm" if "dicom" in (match["type"] or "") else "image")
     except UserFacingError as error:
-        raise from_user_facing(error, lang) from None
+        raise from_user_facing(error) from None
 
 
-def reply_options(body: dict, adapter: str | None, default_max_tokens: int, lang: str = "en") -> ReplyOptions:
+def reply_options(body: dict, adapter: str | None, default_max_tokens: int) -> ReplyOptions:
     """The sampling and length of one request (max_completion_tokens wins over max_tokens).
-    A setting no model can take is a 400 naming it, in the client's language."""
+    A setting no model can take is a 400 naming it."""
     stop = body.get("stop")
     stop = [stop] if isinstance(stop, str) else (stop or [])
     if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop) or len(stop) > MAX_STOP_STRINGS:
-        raise ApiError(400, f"stop must be a string or a list of up to {MAX_STOP_STRINGS} non-empty strings",
-                       param="stop")
+        raise refusal(400, "request_stop_invalid", "stop", limit=MAX_STOP_STRINGS)
     language = body.get("reply_language", "auto")
     if language not in POLICIES:
-        raise ApiError(400, f"reply_language must be one of {POLICIES}", param="reply_language")
+        raise refusal(400, "request_reply_language_invalid", "reply_language", allowed=", ".join(POLICIES))
     try:
         settings = _settings(body, default_max_tokens)
     except InvalidSetting as error:
-        raise from_user_facing(error, lang, setting_names(body)) from None
+        raise from_user_facing(error, setting_names(body)) from None
     return ReplyOptions(reply_language=language, settings=settings, adapter=adapter, stop=tuple(stop))
 
 
@@ -248,9 +259,9 @@ def stream_choice(body: dict) -> tuple[bool, bool]:
     """(stream, include_usage) of a request."""
     stream, options = body.get("stream"), body.get("stream_options")
     if stream is not None and not isinstance(stream, bool):
-        raise ApiError(400, "stream must be true or false", param="stream")
+        raise refusal(400, "request_stream_invalid", "stream")
     if options is not None and not isinstance(options, dict):
-        raise ApiError(400, "stream_options must be an object", param="stream_options")
+        raise refusal(400, "request_stream_options_invalid", "stream_options")
     return bool(stream), bool((options or {}).get("include_usage"))
 
 

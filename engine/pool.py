@@ -170,6 +170,7 @@ class ModelPool:
                 self.specs[PREVIEW] = ModelSpec(PREVIEW)
                 self.cards[PREVIEW] = resolve_card(PREVIEW)
                 self._locks[PREVIEW] = threading.Lock()
+                self._public = public_names(self.specs, self.endpoints)  # the page names it too
             self.default = PREVIEW
             return self.get(PREVIEW), error
 
@@ -193,8 +194,11 @@ class ModelPool:
         if card is None:  # neither a card nor a directory: say so (resolve_card's wording)
             try:
                 resolve_card(name)
-            except ValueError as error:
-                raise UserFacingError("model_load_failed", model=name, detail=str(error)) from error
+            except ValueError as error:  # shown on the page: its public name, not the server's path
+                log.warning("%s", error)
+                public = self.public_name(name)
+                raise UserFacingError("model_load_failed", model=public,
+                                      detail=str(error).replace(name, public)) from error
         if needs_gpu(card) and not self._has_gpu():
             raise UserFacingError("model_needs_gpu", model=card.title)
         try:

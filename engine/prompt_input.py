@@ -1,6 +1,7 @@
 """What a model reads of a conversation, and what is refused before anything is generated:
-the checks on the newest message, the adapter asked for, the system prompt, images (or the
-note a text-only model reads in their place). Shared by local replies (engine/reply.py) and
+the checks on the newest message (an image for a model that cannot see images among them),
+the adapter asked for, the system prompt, images (or, in older turns, the note a text-only
+model reads in their place). Shared by local replies (engine/reply.py) and
 remote ones (engine/remote.py)."""
 
 from __future__ import annotations
@@ -29,8 +30,11 @@ MAX_CONVERSATION_MESSAGES = 500  # 250 exchanges
 MAX_CONVERSATION_CHARS = 200_000  # ten messages at their limit
 MAX_CONVERSATION_TOKENS = 131_072  # the longest context a card here reads (Llama 3.1)
 
-# What a text-only model reads in place of the images it cannot take, in the turn's
-# language: told, it says it cannot see them rather than describing a picture it never got.
+# What a text-only model reads in place of the images of OLDER turns (sent to a vision model
+# before a mid-chat switch), in the turn's language. Not relied on for the newest message:
+# a small model told of an image still described one, so that message is refused instead
+# (check_images_readable). The older turns' text stays meaningful without its images, and
+# refusing them would end every conversation that ever held an image.
 IMAGE_NOTES = {  # (one image, several)
     "ar": ("[أُرفقت صورة بهذه الرسالة، لكن هذا النموذج لا يستطيع رؤية الصور.]",
            "[أُرفقت صور ({count}) بهذه الرسالة، لكن هذا النموذج لا يستطيع رؤية الصور.]"),
@@ -45,6 +49,13 @@ def reads_images(model: LoadedModel | RemoteModel) -> bool:
     return model.vision is not None and model.prompt_format.supports_images
 
 
+def check_images_readable(model: LoadedModel | RemoteModel, images: Sequence) -> None:
+    """A new message's images for a model that cannot see them: refused before anything
+    (intake included), so that no caller gets a reply that pretends to have seen them."""
+    if images and not reads_images(model):
+        raise UserFacingError("model_cannot_read_images")
+
+
 def asks_for_language(model: LoadedModel, options: ReplyOptions) -> bool:
     """Whether the prompt tells the model the reply language: models not tuned to mirror
     the user's language (the card's `language_hint`), and any model when it is forced."""
@@ -56,12 +67,19 @@ def newest_user_message(model: LoadedModel, messages: Sequence[Message]) -> Mess
         raise ValueError("the newest message must be the user's")
     check_conversation(model, messages)  # first: it keeps every later step's work bounded
     newest = messages[-1]
+    check_images_readable(model, newest.images)
     if has_lone_surrogates(newest.content):
         raise UserFacingError("invalid_text")
-    if _is_blank(newest.content) and not (newest.images and reads_images(model)):
-        raise UserFacingError("images_not_supported" if newest.images else "empty_message")
+    if _is_blank(newest.content) and not newest.images:
+        raise UserFacingError("empty_message")
     check_message_size(model.tokenizer, newest.content)
     return newest
+
+
+def intake_notes(messages: Sequence[Message]) -> tuple:
+    """What intake said of the newest message's images for the person (engine.images
+    IntakeNote: a DICOM series of which the model sees one frame), for Reply.notices."""
+    return tuple(note for image in messages[-1].images for note in getattr(image, "notes", ()))
 
 
 def check_message_size(tokenizer, text: str) -> None:
@@ -125,7 +143,8 @@ def check_adapter(model: LoadedModel, adapter: str | None) -> None:
 def prompt_messages(model: LoadedModel, messages: Sequence[Message], options: ReplyOptions,
                      language: str) -> list[Message]:
     """The system prompt and the turns as the model takes them: a text-only model gets a
-    note in place of the images, a vision model only decoded ones. `language`: the reply's."""
+    note in place of an older turn's images (the newest has none: it was refused), a vision
+    model only decoded ones. `language`: the reply's."""
     head = list(takewhile(lambda m: m.role == "system", messages))
     turns = [_as_read(model, m, language) for m in messages[len(head):]]
     if head:
@@ -143,7 +162,7 @@ def _as_read(model: LoadedModel, message: Message, language: str) -> Message:
     if not message.images:
         return message
     if not reads_images(model):
-        # Said in the turn's own language (a turn with none: the reply's), before its text,
+        # Only an older turn's images get here (see IMAGE_NOTES). Said in the turn's own language (a turn with none: the reply's), before its text,
         # where a vision format puts the image.
         turn_language = detect_language(message.content, previous=language).language
         one, several = IMAGE_NOTES[turn_language]

@@ -4,8 +4,8 @@ through the official `openai` SDK into the same `Reply` a local model gives.
 What stays in the app: the checks on the newest message, the reply-language policy (the
 request closes the newest user turn, where the model writes), the bilingual system prompt,
 history fitting to the server's context length, images as base64 data URLs (already
-decoded, so no DICOM patient tag leaves the app), the note a text-only model gets in
-place of an image. Stop closes the HTTP stream, so the server aborts the request. Nothing
+decoded, so no DICOM patient tag leaves the app), the refusal of a new image for a model
+that cannot see images, the note it gets in place of an older turn's image. Stop closes the HTTP stream, so the server aborts the request. Nothing
 is retried once a token has been shown (the SDK retries only a request that never began).
 """
 
@@ -24,7 +24,8 @@ from engine.generation import Chunk, finish_reason
 from engine.history import fit_history
 from engine.language import conversation_language
 from engine.messages import Message
-from engine.prompt_input import asks_for_language, check_adapter, newest_user_message, prompt_budget, prompt_messages
+from engine.prompt_input import (asks_for_language, check_adapter, intake_notes, newest_user_message, prompt_budget,
+                                 prompt_messages)
 from engine.reply_stream import Reply, ReplyOptions, ReplyStop
 
 STOP_POLL_S = 0.05  # how soon Stop closes a stream that is waiting for the server
@@ -41,17 +42,17 @@ class CountedPrompt:
 def remote_reply(model: RemoteModel, messages: Sequence[Message], options: ReplyOptions,
                  stop_event: threading.Event | None = None) -> Reply:
     """As engine.reply.reply, for a remote model (which calls it)."""
-    newest = newest_user_message(model, messages)
+    newest_user_message(model, messages)  # refuses what the person must fix (an image unseen)
     check_adapter(model, options.adapter)
     language = conversation_language([m.content for m in messages if m.role == "user"], options.reply_language)
-    dropped_images = 0 if model.reads_images else len(newest.images)
     history = prompt_messages(model, messages, options, language)
     asked = language if asks_for_language(model, options) else None
     budget = prompt_budget(model, options)  # never negative: a reply longer than the context is refused
     fitted = fit_history(history, lambda candidate: count_prompt(model, candidate, asked), budget)
     stop = ReplyStop(stop_event)
     chunks = _stream(model, _payload(model, fitted.encoding.messages, options), options, stop)
-    return Reply(language, fitted.dropped_turns, fitted.prompt_tokens, dropped_images, chunks, stop)
+    return Reply(language, fitted.dropped_turns, fitted.prompt_tokens, chunks, stop,
+                 intake_notes=intake_notes(messages))
 
 
 def count_prompt(model: RemoteModel, messages: Sequence[Message], reply_language: str | None) -> CountedPrompt:
@@ -129,7 +130,7 @@ def _stream(model: RemoteModel, payload: dict, options: ReplyOptions, stop: Repl
     """Server-sent chunks as the engine's Chunks; the last one says why the reply ended
     (decided by engine.generation.finish_reason, as for local models)."""
     count, said, failure, stream = 0, None, None, None
-    watcher = None
+    watcher, opening = None, ""  # opening: the reply's first text while it is only spaces; None once past it
     try:
         if stop.is_set():
             return
@@ -145,7 +146,11 @@ def _stream(model: RemoteModel, payload: dict, options: ReplyOptions, stop: Repl
             for choice in event.choices:
                 if choice.delta is not None and choice.delta.content:
                     count += 1
-                    yield Chunk(choice.delta.content, count)
+                    text = choice.delta.content
+                    if opening is not None:
+                        opening, text = _without_separator(opening + text)
+                    if text:
+                        yield Chunk(text, count)
                 said = choice.finish_reason or said
     except Exception as error:  # down, timed out, refused, or the stream broke
         if not stop.is_set():
@@ -156,9 +161,24 @@ def _stream(model: RemoteModel, payload: dict, options: ReplyOptions, stop: Repl
         if stream is not None:
             stream.close()  # the server sees the connection close and aborts the request
     limit = options.settings.max_new_tokens
-    yield Chunk("", count, finish_reason(failed=failure is not None, stop_token=said == "stop", stop_string=False,
-                                         stopped=stop.is_set(), tokens=limit if said == "length" else 0,
-                                         max_new_tokens=limit), failure)
+    # Spaces alone and nothing after them: kept as they came.
+    yield Chunk(opening or "", count, finish_reason(failed=failure is not None, stop_token=said == "stop",
+                                                    stop_string=False, stopped=stop.is_set(),
+                                                    tokens=limit if said == "length" else 0, max_new_tokens=limit),
+                failure)
+
+
+def _without_separator(opening: str) -> tuple[str | None, str]:
+    """The reply's first text: held while it is only spaces; once a word comes, one space
+    right before it is the tokenizer's separator (the server decoded the first word's "▁"
+    or "Ġ") and goes, as engine/detokenizer.py drops it from local replies. Indentation
+    (two spaces or more) or a newline is the reply's own. Returns (text still held, or None
+    once decided; the text to show)."""
+    if not opening.strip():
+        return opening, ""
+    if opening.startswith(" ") and not opening[1].isspace():
+        return None, opening[1:]
+    return None, opening
 
 
 def _open(model: RemoteModel, payload: dict, stop: ReplyStop):

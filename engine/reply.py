@@ -39,8 +39,8 @@ from engine.loading import LoadedModel
 from engine.messages import Message
 from engine.prefix_cache import PREFIX_CACHES, image_key
 from engine.prompt_input import (IMAGE_NOTES, MAX_MESSAGE_CHARS, MAX_MESSAGE_TOKENS,  # noqa: F401 (as before)
-                                 MAX_TOKENS_PER_CHAR, asks_for_language, check_adapter, newest_user_message,
-                                 prompt_budget, prompt_messages, reads_images)
+                                 MAX_TOKENS_PER_CHAR, asks_for_language, check_adapter, intake_notes,
+                                 newest_user_message, prompt_budget, prompt_messages, reads_images)
 from engine.reply_stream import Reply, ReplyOptions, ReplyStop  # noqa: F401 (callers import them from here)
 
 # A conversation that reuses its KV cache is trimmed to this share of the budget when it
@@ -59,7 +59,7 @@ def reply(
     """Start the assistant's reply to `messages` (the newest is the user's).
 
     Raises UserFacingError for what the person can fix (an empty or huge message, an
-    image alone for a text-only model, a message that alone overflows the context, an
+    image for a model that cannot see images, a message that alone overflows the context, an
     adapter the model lacks), before anything is generated. Generation starts when the
     Reply is first read; a Reply never read generates nothing. `stop_event`, if given,
     is the caller's own way to stop it besides `Reply.stop`: it is only ever read.
@@ -78,18 +78,16 @@ def reply(
     stop = ReplyStop(stop_event)
     chunks = stream_text(backend(request, stop), model.tokenizer, options.settings.max_new_tokens,
                          (*model.prompt_format.stop_strings, *options.stop), model.stop_token_ids, stop)
-    return Reply(prepared.language, prepared.fitted.dropped_turns, prepared.fitted.prompt_tokens,
-                 prepared.dropped_images, chunks, stop)
+    return Reply(prepared.language, prepared.fitted.dropped_turns, prepared.fitted.prompt_tokens, chunks, stop,
+                 intake_notes=intake_notes(messages))
 
 
 @dataclass(frozen=True)
 class PreparedPrompt:
-    """What a reply will read: its language, the fitted history and its encoding, the
-    images a text-only model could not take."""
+    """What a reply will read: its language, the fitted history and its encoding."""
 
     language: str
     fitted: object  # engine.history.FittedHistory of MeasuredPrompt
-    dropped_images: int
 
 
 def prepare_prompt(model: LoadedModel, messages: Sequence[Message], options: ReplyOptions,
@@ -97,10 +95,9 @@ def prepare_prompt(model: LoadedModel, messages: Sequence[Message], options: Rep
     """The checks, language, system prompt and history fitting of `reply`, without
     generating. `fit=False` keeps every turn: a server's /tokenize counts the whole
     conversation (as vLLM's does), so that its client can do the fitting."""
-    newest = newest_user_message(model, messages)
+    newest_user_message(model, messages)  # refuses what the person must fix (an image unseen)
     check_adapter(model, options.adapter)
     language = conversation_language([m.content for m in messages if m.role == "user"], options.reply_language)
-    dropped_images = 0 if reads_images(model) else len(newest.images)
     history = prompt_messages(model, messages, options, language)
     asked = language if asks_for_language(model, options) else None
     budget = prompt_budget(model, options) if fit else sys.maxsize
@@ -111,7 +108,7 @@ def prepare_prompt(model: LoadedModel, messages: Sequence[Message], options: Rep
                          headroom=TRIM_HEADROOM if conversation else None,
                          keep_dropped=PREFIX_CACHES.last_fit(conversation))
     PREFIX_CACHES.remember_fit(conversation, fitted.dropped_turns)
-    return PreparedPrompt(language, fitted, dropped_images)
+    return PreparedPrompt(language, fitted)
 
 
 @dataclass(frozen=True)

@@ -42,8 +42,9 @@ class Reply:
     """One streamed assistant reply. Iterate for chunks; `stop()` ends it at the next token.
 
     What the reply did is on the object: `language`, `dropped_turns` (oldest turns left
-    out to fit the context), `prompt_tokens`, `dropped_images` (images a text-only model
-    could not take), then `text`, `completion_tokens` and `finish_reason` as it streams.
+    out to fit the context), `prompt_tokens`, `intake_notes` (what intake said of the
+    newest message's images: which frame of a DICOM series the model sees), then `text`,
+    `completion_tokens` and `finish_reason` as it streams.
     A failure mid-reply ends it with finish_reason "failed": iteration then raises the
     UserFacingError (also on `error`), after the text so far.
     """
@@ -51,7 +52,6 @@ class Reply:
     language: str
     dropped_turns: int
     prompt_tokens: int
-    dropped_images: int
     _chunks: Iterator[Chunk] = field(repr=False)
     _stop: "ReplyStop" = field(repr=False)
     text: str = ""
@@ -59,6 +59,7 @@ class Reply:
     finish_reason: str | None = None
     error: UserFacingError | None = None
     started: bool = False  # a consumer began reading it
+    intake_notes: tuple = ()  # engine.images.IntakeNote of the newest message's images
     _ended: bool = field(default=False, repr=False)
     _done: list = field(default_factory=list, repr=False)
 
@@ -114,9 +115,7 @@ class Reply:
         """Things the person should know about this reply, in `language` (default: the
         reply's own; a UI passes its interface language, like its other messages)."""
         language = language or self.language
-        notes = []
-        if self.dropped_images:
-            notes.append(notice("images_not_supported", language))
+        notes = [note.text(language) for note in self.intake_notes]
         if self.dropped_turns:
             notes.append(notice("history_trimmed", language, count=self.dropped_turns))
         return notes

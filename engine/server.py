@@ -12,8 +12,9 @@ Every reply goes through `engine.reply.reply`, like the chat's and the arena's: 
 reply-language policy, history fitting, control-token safety and stop strings. A client
 that disconnects, streamed or not, ends its generation at the next token and frees its
 reply slot. Whatever a client sends, the answer is in OpenAI's shape: a bad parameter is a
-400 naming it, a request beyond the bounds (the body, the whole conversation) a 413, and
-even a bug a JSON 500.
+400 naming it, a request beyond the bounds (the body, the whole conversation) a 413, an
+unknown path a 404, and even a bug a JSON 500; every message is in the client's language
+(Accept-Language: ar), worded where the response is made (`_error_response`).
 """
 
 from __future__ import annotations
@@ -27,13 +28,16 @@ from dataclasses import dataclass, field
 
 import anyio
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
 
 from engine.admission import Admission
 from engine.errors import UserFacingError
 from engine.openai_api import (OPENAI_FINISH_REASONS, MAX_BODY_BYTES, ApiError, Completion, from_user_facing,
-                               parse_messages, reply_options, request_language, setting_names, stream_choice)
+                               parse_messages, refusal, reply_options, request_language, setting_names,
+                               stream_choice)
 from engine.reply import Reply, prepare_prompt, reads_images, reply
 
 _END = object()
@@ -78,13 +82,23 @@ def create_app(named_models: dict[str, object], admission: Admission, api_key: s
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, error: ApiError):
-        return JSONResponse(error.body(), status_code=error.status)
+        return _error_response(error, request.headers)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, error: HTTPException):
+        """Starlette's own (an unknown path, a wrong method): OpenAI's shape, not {"detail": ...}."""
+        return _error_response(_routing_error(error, request), request.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError):
+        detail = "; ".join(".".join(map(str, e.get("loc", ()))) + ": " + str(e.get("msg")) for e in error.errors())
+        return _error_response(refusal(400, "request_invalid", detail=detail), request.headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception):
         """A bug is still an error in OpenAI's shape, never a plain-text page (uvicorn logs it)."""
-        failure = UserFacingError("server_failed").message(request_language(request.headers.get("accept-language")))
-        return JSONResponse(ApiError(500, failure, "server_error", None, "internal_error").body(), status_code=500)
+        failure = ApiError(500, UserFacingError("server_failed"), "server_error", None, "internal_error")
+        return _error_response(failure, request.headers)
 
     if api_key:
         app.add_middleware(ApiKeyCheck, key=api_key)
@@ -108,12 +122,12 @@ def create_app(named_models: dict[str, object], admission: Admission, api_key: s
     @app.post("/tokenize")
     async def tokenize(request: Request):
         asked = await _read_request(state, request)
-        ticket = _admit(state.admission, asked.lang)  # counting is work too: it waits its turn like a reply
+        ticket = _admit(state.admission)  # counting is work too: it waits its turn like a reply
         try:
             prepared = await anyio.to_thread.run_sync(prepare_prompt, asked.entry.model, asked.messages,
                                                       asked.options, False)
         except UserFacingError as error:
-            raise from_user_facing(error, asked.lang, asked.names) from None
+            raise from_user_facing(error, asked.names) from None
         finally:
             ticket.release()
         encoding = prepared.fitted.encoding  # images count as the features they become
@@ -124,14 +138,14 @@ def create_app(named_models: dict[str, object], admission: Admission, api_key: s
     async def chat_completions(request: Request):
         asked = await _read_request(state, request)
         if asked.body.get("n", 1) != 1:
-            raise ApiError(400, "only n=1 is supported", param="n")
+            raise refusal(400, "request_n_unsupported", "n")
         streamed, include_usage = stream_choice(asked.body)
-        ticket = _admit(state.admission, asked.lang)
+        ticket = _admit(state.admission)
         try:
             answer = await anyio.to_thread.run_sync(lambda: reply(asked.entry.model, asked.messages, asked.options))
         except UserFacingError as error:
             ticket.release()
-            raise from_user_facing(error, asked.lang, asked.names) from None
+            raise from_user_facing(error, asked.names) from None
         except BaseException:  # the ticket must never leak, whatever failed
             ticket.release()
             raise
@@ -139,7 +153,7 @@ def create_app(named_models: dict[str, object], admission: Admission, api_key: s
         if streamed:
             events = _stream(state, answer, ticket, completion, include_usage, asked.lang)
             return ReplyStream(events, lambda: _abandon(answer, ticket))
-        return await _whole(state, request, answer, ticket, completion, asked.lang)
+        return await _whole(state, request, answer, ticket, completion)
 
     return app
 
@@ -161,9 +175,9 @@ class ApiKeyCheck:
             given = Headers(scope=scope).get("authorization", "")
             token = given[7:] if given.lower().startswith("bearer ") else ""
             if not hmac.compare_digest(token.encode(), self.key):
-                error = ApiError(401, "Incorrect or missing API key (Authorization: Bearer ...)",
-                                 "authentication_error", None, "invalid_api_key")
-                await JSONResponse(error.body(), status_code=401)(scope, receive, send)
+                error = ApiError(401, UserFacingError("request_api_key_invalid"), "authentication_error", None,
+                                 "invalid_api_key")
+                await _error_response(error, Headers(scope=scope))(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
@@ -172,7 +186,7 @@ class ApiKeyCheck:
 class ChatRequest:
     """A request's body, and what it asks of the engine."""
 
-    lang: str  # the client's language for error messages (Accept-Language)
+    lang: str  # the client's language (request_language), for an error event in a stream already begun
     body: dict
     entry: Served
     messages: list
@@ -184,9 +198,9 @@ async def _read_request(state: ServerState, request: Request) -> ChatRequest:
     lang = request_language(request.headers.get("accept-language"))
     body = await _json_body(request)
     entry = _served(state, body.get("model"))
-    options = reply_options(body, entry.adapter, entry.model.default_reply_tokens, lang)
+    options = reply_options(body, entry.adapter, entry.model.default_reply_tokens)
     # Off the event loop: decoding images (a 50 MB DICOM) would hold every other client.
-    messages = await anyio.to_thread.run_sync(parse_messages, body.get("messages"), lang)
+    messages = await anyio.to_thread.run_sync(parse_messages, body.get("messages"))
     return ChatRequest(lang, body, entry, messages, options, setting_names(body))
 
 
@@ -199,37 +213,53 @@ def _model_entry(entry: Served) -> dict:
             "modalities": ["text", "image"] if reads_images(model) else ["text"]}
 
 
+def _error_response(error: ApiError, headers) -> JSONResponse:
+    """Every error a client gets, worded in the language its request asked for."""
+    lang = request_language(headers.get("accept-language"))
+    return JSONResponse(error.body(lang), status_code=error.status)
+
+
+def _routing_error(error: HTTPException, request: Request) -> ApiError:
+    path = request.url.path
+    if error.status_code == 404:
+        return ApiError(404, UserFacingError("request_route_not_found", path=path), "not_found_error")
+    if error.status_code == 405:
+        return ApiError(405, UserFacingError("request_method_not_allowed", method=request.method, path=path))
+    return ApiError(error.status_code, UserFacingError("request_invalid", detail=str(error.detail)))
+
+
 def _served(state: ServerState, name) -> Served:
     if not isinstance(name, str) or name not in state.served:
-        raise ApiError(404, f"The model {name!r} does not exist; see GET /v1/models.", "not_found_error",
-                       "model", "model_not_found")
+        missing = UserFacingError("unknown_model", model=repr(name), available=", ".join(state.served))
+        raise ApiError(404, missing, "not_found_error", "model", "model_not_found")
     return state.served[name]
 
 
-def _admit(admission: Admission, lang: str):
+def _admit(admission: Admission):
     try:
         return admission.admit(object())  # a fresh holder: API requests are not sessions
     except UserFacingError as error:
-        raise from_user_facing(error, lang) from None
+        raise from_user_facing(error) from None
 
 
 async def _json_body(request: Request) -> dict:
+    too_large = ApiError(413, UserFacingError("request_too_large", limit_mb=MAX_BODY_BYTES // 2**20))
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise ApiError(413, f"the request is larger than {MAX_BODY_BYTES // 2**20} MB", code="request_too_large")
+        raise too_large
     data = bytearray()
     async for piece in request.stream():
         data += piece
         if len(data) > MAX_BODY_BYTES:
-            raise ApiError(413, f"the request is larger than {MAX_BODY_BYTES // 2**20} MB", code="request_too_large")
+            raise too_large
     try:  # in a thread: tens of MB of JSON would hold the event loop
         body = await anyio.to_thread.run_sync(json.loads, data)
     except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "the request body is not valid JSON", code="invalid_json") from None
+        raise ApiError(400, UserFacingError("request_not_json"), code="invalid_json") from None
     except RecursionError:  # arrays nested 100,000 deep: refused, not a plain-text 500
-        raise ApiError(400, "the request body is nested too deeply", code="invalid_json") from None
+        raise ApiError(400, UserFacingError("request_nested_too_deeply"), code="invalid_json") from None
     if not isinstance(body, dict):
-        raise ApiError(400, "the request body must be a JSON object")
+        raise refusal(400, "request_not_an_object")
     return body
 
 
@@ -277,9 +307,9 @@ async def _stream(state: ServerState, answer: Reply, ticket, completion: Complet
             if chunk is _END:
                 break
             if isinstance(chunk, UserFacingError):  # after the stream began: one error event
-                failure = from_user_facing(chunk, lang)
+                failure = from_user_facing(chunk)
                 failure.type = "server_error"
-                yield _event(failure.body())
+                yield _event(failure.body(lang))
                 failed = True
                 break
             reason = OPENAI_FINISH_REASONS.get(chunk.finish_reason) if chunk.finish_reason else None
@@ -300,8 +330,7 @@ async def _stream(state: ServerState, answer: Reply, ticket, completion: Complet
         _running(state, -1, aborted=not finished)
 
 
-async def _whole(state: ServerState, request: Request, answer: Reply, ticket, completion: Completion,
-                 lang: str) -> JSONResponse:
+async def _whole(state: ServerState, request: Request, answer: Reply, ticket, completion: Completion) -> JSONResponse:
     _running(state, +1)
     collected = asyncio.ensure_future(anyio.to_thread.run_sync(_collect, answer))
     aborted = False
@@ -316,8 +345,7 @@ async def _whole(state: ServerState, request: Request, answer: Reply, ticket, co
         ticket.release()
         _running(state, -1, aborted=aborted)
     if error is not None:
-        failure = from_user_facing(error, lang)
-        raise ApiError(500, failure.message, "server_error", None, error.code)
+        raise ApiError(500, error, "server_error", None, error.code)
     return JSONResponse(completion.whole(answer.text, OPENAI_FINISH_REASONS.get(answer.finish_reason, "stop"),
                                          answer.prompt_tokens, answer.completion_tokens))
 

@@ -30,7 +30,7 @@ from engine.images import decoded
 from engine.loading import LoadedModel
 from engine.messages import Message, without_bidi_controls
 from engine.prefix_cache import PREFIX_CACHES
-from engine.prompt_input import newest_within_bounds
+from engine.prompt_input import check_images_readable, newest_within_bounds
 from engine.reply import Reply, ReplyOptions, reads_images, reply
 
 
@@ -57,10 +57,11 @@ class ChatSession:
 
     def send(self, text: str, images: Sequence = (), options: ReplyOptions | None = None) -> Reply:
         """Start the reply to a new user message. Raises UserFacingError on bad input,
-        with nothing changed. Image files go through intake here (decoded once)."""
+        with nothing changed. Image files go through intake here (decoded once); an image
+        for a model that cannot see images is refused first, before any file is read."""
         self._ensure_idle()
-        # A text-only model answers the text and says it could not look at the image.
-        images = tuple(map(decoded, images)) if self.reads_images else tuple(images)
+        check_images_readable(self.model, images)
+        images = tuple(map(decoded, images))
         # Stored as the model reads it: no invisible bidi controls (engine/messages.py).
         user = Message("user", without_bidi_controls(text or "").strip(), images)
         options = options or self.options
@@ -68,9 +69,7 @@ class ChatSession:
             options = replace(options, conversation=self.conversation)
         history = newest_within_bounds([*self.messages, user])  # a very long chat goes on with its newest turns
         started = reply(self.model, history, options, backend=self.backend)
-        # What the model read stays in the history: a text-only model keeps no image.
-        kept = user if self.reads_images else Message("user", user.content)
-        started.add_done_callback(partial(self._file, kept))
+        started.add_done_callback(partial(self._file, user))
         self._current = started
         return started
 

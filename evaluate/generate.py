@@ -104,7 +104,8 @@ def answer_batch(model, items: Sequence[OpenItem], records: list[AnswerRecord], 
     for turn in range(max(len(item.turns) for item in items)):
         asking = [i for i in alive if turn < len(items[i].turns)]
         for i in asking:
-            images = first_images[i] if turn == 0 else ()
+            # A model that cannot see images is refused one (engine.prompt_input): it answers the text.
+            images = first_images[i] if turn == 0 and reads_images(model) else ()
             histories[i].append(Message("user", items[i].turns[turn], images))
         asked = [_item_options(items[i], options) for i in asking]
         for i, outcome in zip(asking, replies_together(model, [histories[i] for i in asking], asked)):

@@ -15,6 +15,7 @@ is the socket peer, or what a trusted proxy says (arena/addresses.py).
 
 from __future__ import annotations
 
+import html
 from types import SimpleNamespace
 from typing import Iterator
 
@@ -27,8 +28,10 @@ from engine.errors import UserFacingError
 from engine.generation import GenerationSettings
 from engine.pool import ModelPool
 from engine.reply import ReplyOptions
-from ui.arena_round import ArenaConfig, ArenaRound, split_contestant
-from ui.common import EMPTY_INPUT, split_message, warn
+from ui.arena_round import ArenaConfig, ArenaRound
+from ui.common import EMPTY_INPUT, displayable, info, split_message, warn, warning, with_files
+from ui.conversation import keep_for_a_fix
+from ui.icons import icon
 from ui.labels import Labels, Text
 from ui.sessions import client_keys, session_key
 from ui.strings import text
@@ -110,32 +113,71 @@ class ArenaHandlers:
             yield gr.update(), gr.update(), message, *self._votes(False), state
             return
         user_text, files = split_message(message)
-        a, b = state.sides
         if state.take_stop_request():  # stopped while it waited in the queue
-            yield chat_messages(a), chat_messages(b), message, *self._votes(state.can_vote), state
+            yield *self.panels(state, ui_lang), message, *self._votes(state.can_vote), state
+            return
+        if files and not state.reads_images:  # refused before either side starts (issue 27)
+            warning(text("arena_cannot_read_images", ui_lang), ui_lang)
+            yield *self.panels(state, ui_lang), message, *self._votes(state.can_vote), state
             return
         try:
             ticket = self.admission.admit(session_key(request, state), client_keys(request))
             try:
-                for _ in state.send(user_text, files, self.options):
-                    yield chat_messages(a), chat_messages(b), EMPTY_INPUT, *self._votes(False), state
+                for step, _ in enumerate(state.send(user_text, files, self.options)):
+                    if step == 0:
+                        self._tell_notices(state, ui_lang)
+                    yield *self.panels(state, ui_lang), EMPTY_INPUT, *self._votes(False), state
             finally:
                 ticket.release()
-        except UserFacingError as error:
+        except UserFacingError as error:  # the text stays for a fix; a file intake refused leaves the box
             warn(error, ui_lang)
-            yield chat_messages(a), chat_messages(b), message, *self._votes(state.can_vote), state
+            unsent = displayable(with_files(message, keep_for_a_fix(files)))
+            yield *self.panels(state, ui_lang), unsent, *self._votes(state.can_vote), state
             return
         left = EMPTY_INPUT
         if state.taken_back:  # its files were read and deleted: the text comes back to send again
-            gr.Warning(text(state.taken_back, ui_lang))
+            warning(text(state.taken_back, ui_lang), ui_lang)
             left = {"text": user_text, "files": []}
-        yield chat_messages(a), chat_messages(b), left, *self._votes(state.can_vote), state
+        yield *self.panels(state, ui_lang), left, *self._votes(state.can_vote), state
 
     @staticmethod
-    def expect_reply(state: ArenaRound | None) -> ArenaRound | None:
+    def _tell_notices(state: ArenaRound, ui_lang: str) -> None:
+        """What the person should know about the replies (a DICOM series of which the models
+        see one frame), once each, as the chat tells them (Reply.notices)."""
+        lines = [line for side in state.sides if side.pending is not None
+                 for line in side.pending.reply.notices(ui_lang)]
+        for line in dict.fromkeys(lines):
+            info(line, ui_lang)
+
+    @staticmethod
+    def expect_reply(state: ArenaRound | None):
+        """Runs at the click, before the request queues, as the chat's: an earlier Stop no
+        longer counts, and Stop is enabled. Returns (state, Stop button)."""
         if state is not None:
             state.expect_reply()
-        return state
+        return state, gr.update(interactive=state is not None and state.sides is not None)
+
+    @staticmethod
+    def panels(state: ArenaRound | None, ui_lang: str) -> tuple[list, list]:
+        """Both sides' chats with their notes in `ui_lang` (time, how a reply ended: "stopped"
+        included), blind: nothing in them names a model (ui/transcript.py)."""
+        sides = (state.sides if state is not None else None) or (None, None)
+        return tuple(chat_messages(side, ui_lang, blind=True) for side in sides)
+
+    @staticmethod
+    def stop_button(state: ArenaRound | None):
+        """After a send ended: Stop stays enabled only while a side's reply still runs."""
+        sides = (state.sides or ()) if state is not None else ()
+        return gr.update(interactive=any(side.pending is not None for side in sides))
+
+    @staticmethod
+    def rater_line(state: ArenaRound | None, ui_lang: str) -> str:
+        """"You are rating as: NAME" in `ui_lang` once joined (the name isolated in <bdi>, so
+        an Arabic name in an English line, or the reverse, keeps its own direction)."""
+        if state is None or state.rater is None:
+            return ""
+        name = f"<bdi>{html.escape(state.rater.display_name)}</bdi>"
+        return f'<p id="arena-rating-as-text">{text("arena_rating_as", ui_lang).format(name=name)}</p>'
 
     @staticmethod
     def stop(state: ArenaRound | None) -> None:
@@ -157,7 +199,7 @@ class ArenaHandlers:
         unchanged = (gr.update(), gr.update(), *self._votes(bool(state and state.can_vote)), gr.update(),
                      gr.update(), gr.update())
         if state is not None and state.receipt is None and not state.can_vote:
-            gr.Warning(text("vote_after_replies", ui_lang))  # the store would refuse it too
+            warning(text("vote_after_replies", ui_lang), ui_lang)  # the store would refuse it too
             return unchanged
         try:
             if state is None:
@@ -170,14 +212,15 @@ class ArenaHandlers:
         a, b = (self._title(receipt.model_a), self._title(receipt.model_b))
         reveal = text("revealed", ui_lang).format(a=a, b=b)
         if receipt.flagged_leak:
-            reveal += "\n\n⚠️ " + text("leak_flagged", ui_lang)
-        gr.Info(text("vote_recorded", ui_lang))
+            reveal += f"\n\n{icon('warning', ui_lang)} " + text("leak_flagged", ui_lang)
+        info(text("vote_recorded", ui_lang), ui_lang)
         return (gr.update(label=f"{text('model_a', ui_lang)}: {a}"), gr.update(label=f"{text('model_b', ui_lang)}: {b}"),
                 *self._votes(False), gr.update(interactive=False), reveal, gr.update(visible=True))
 
     def _title(self, contestant: str) -> str:
-        name, adapter = split_contestant(self.pool, contestant)
-        return self.pool.title(name) + (f" + {adapter}" if adapter else "")
+        """The name the Leaderboard, the exports and the ratings give it (never a card's
+        title such as "Local: NAME", nor a server path)."""
+        return self.pool.public_contestant(contestant)
 
 
 def build_arena_tab(handlers: ArenaHandlers, ui_lang, concurrency: dict, labels: Labels) -> SimpleNamespace:
@@ -196,19 +239,24 @@ def build_arena_tab(handlers: ArenaHandlers, ui_lang, concurrency: dict, labels:
                                           type="password", max_length=64, elem_id="arena-personal-code")
             w.join = labels.make(gr.Button, value=Text("join"), variant="primary", elem_id="arena-join-button")
         with gr.Column(visible=False, elem_id="arena-battle") as w.battle_box:
+            w.rating_as = gr.HTML("", elem_id="arena-rating-as")  # who is rating: ArenaHandlers.rater_line
             with gr.Row(equal_height=True):
-                chat = dict(height=420, render_markdown=False, sanitize_html=True, latex_delimiters=[], buttons=[])
+                # Side by side on a phone too (min_width), with the message box on the first screen.
+                chat = dict(height="max(220px, calc(100dvh - 460px))", min_width=120, render_markdown=False,
+                            sanitize_html=True, latex_delimiters=[], buttons=[])
                 w.chat_a = gr.Chatbot(label=text("model_a", "en"), elem_id="arena-a", **chat)
                 w.chat_b = gr.Chatbot(label=text("model_b", "en"), elem_id="arena-b", **chat)
-            w.turns = labels.make(gr.Markdown, value=Text(lambda lang: "⏳ " + text("arena_take_turns", lang)),
+            w.turns = labels.make(gr.Markdown, value=Text(lambda lang: f"{icon('hourglass', lang)} " + text("arena_take_turns", lang)),
                                   visible=False, elem_id="arena-turns")
             with gr.Row(equal_height=True):
-                w.message = gr.MultimodalTextbox(show_label=False, file_count="multiple", submit_btn=False,
-                                                 elem_id="arena-input", scale=8)
+                w.message = labels.make(gr.MultimodalTextbox, label=Text("input"), show_label=False, file_count="multiple",
+                                        submit_btn=False, placeholder=Text("arena_placeholder"),
+                                        elem_id="arena-input", scale=8)
                 w.send = labels.make(gr.Button, value=Text("send"), variant="primary", elem_id="arena-send",
                                      scale=1, min_width=90)
+                # Enabled only while replies run (ArenaHandlers.expect_reply / stop_button).
                 w.stop = labels.make(gr.Button, value=Text("stop"), variant="stop", elem_id="arena-stop",
-                                     scale=1, min_width=90)
+                                     scale=1, min_width=90, interactive=False)
             with gr.Row():
                 w.votes = [labels.make(gr.Button, value=Text(key), interactive=False,
                                        elem_id=f"arena-{key.replace('_', '-')}") for key, _ in VOTES]
@@ -228,19 +276,23 @@ def build_arena_tab(handlers: ArenaHandlers, ui_lang, concurrency: dict, labels:
 
 
 def _intro(lang: str) -> str:
-    return f"{text('arena_intro', lang)}\n\n🗄️ {text('arena_storage', lang)}"
+    return f"{text('arena_intro', lang)}\n\n{icon('storage', lang)} {text('arena_storage', lang)}"
 
 
 def _wire(w: SimpleNamespace, handlers: ArenaHandlers, ui_lang, concurrency: dict) -> None:
     state = gr.State(None, delete_callback=lambda round_: round_ and round_.discard())
     fresh = [w.chat_a, w.chat_b, w.message, *w.votes, w.reveal, w.new_round, w.turns, w.reason, w.rater_language]
     w.join.click(handlers.join, [w.rater_name, w.code, w.personal_code, state, ui_lang],
-                 [w.join_box, w.battle_box, w.code, w.personal_code, *fresh, state], api_name="arena_join")
+                 [w.join_box, w.battle_box, w.code, w.personal_code, *fresh, state], api_name="arena_join").then(
+        handlers.rater_line, [state, ui_lang], [w.rating_as], queue=False, api_name=False)
+    ui_lang.change(handlers.rater_line, [state, ui_lang], [w.rating_as], queue=False, api_name=False)
+    ui_lang.change(handlers.panels, [state, ui_lang], [w.chat_a, w.chat_b], queue=False, api_name=False)
     streaming = [w.chat_a, w.chat_b, w.message, *w.votes, state]
     # Stop works through the sides' Conversations, as in the chat (ui/handlers.py).
     for trigger, api_name in ((w.send.click, "arena_send"), (w.message.submit, False)):
-        trigger(handlers.expect_reply, [state], [state], queue=False, api_name=False).then(
-            handlers.send, [w.message, state, ui_lang], streaming, api_name=api_name, **concurrency)
+        trigger(handlers.expect_reply, [state], [state, w.stop], queue=False, api_name=False).then(
+            handlers.send, [w.message, state, ui_lang], streaming, api_name=api_name, **concurrency).then(
+            handlers.stop_button, [state], [w.stop], queue=False, api_name=False)
     w.stop.click(handlers.stop, [state], None, api_name="arena_stop")
     voted = [w.chat_a, w.chat_b, *w.votes, w.message, w.reveal, w.new_round]
     for button, (_, winner) in zip(w.votes, VOTES):

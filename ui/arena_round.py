@@ -27,7 +27,7 @@ from arena.transcripts import has_reply, stored_transcript
 from engine.batch import BatchingTokens, mixes_adapters
 from engine.errors import UserFacingError
 from engine.pool import ModelPool
-from engine.reply import ReplyOptions
+from engine.reply import ReplyOptions, reads_images
 from ui.conversation import Conversation, delete_originals
 from ui.reply_threads import ReplyReaders
 
@@ -114,6 +114,12 @@ class ArenaRound:
         self.takes_turns = loaded_a.key == loaded_b.key and not (
             self.batching.in_process and mixes_adapters(loaded_a, self.adapters))
         self.battle, self.receipt = battle, None
+
+    @property
+    def reads_images(self) -> bool:
+        """Both sides read images: an image goes to both or to neither (one side would
+        refuse it, engine/prompt_input.py), so the rater is told before anything starts."""
+        return self.sides is not None and all(reads_images(side.loaded) for side in self.sides)
 
     @property
     def can_vote(self) -> bool:

@@ -54,7 +54,21 @@ def font_face_css() -> str:
 
 
 def app_css() -> str:
-    return font_face_css() + "\n" + CSS_FILE.read_text(encoding="utf-8")
+    from ui.icons import icon_css
+
+    return font_face_css() + "\n" + CSS_FILE.read_text(encoding="utf-8") + "\n" + icon_css()
+
+
+def app_js() -> str:
+    """assets/chat.js, given the Arabic of Gradio's English-only texts (ui/labels.py)."""
+    from ui.labels import gradio_patterns, gradio_texts, toast_titles
+
+    table = json.dumps(gradio_texts("ar"), ensure_ascii=False)
+    patterns = json.dumps(gradio_patterns("ar"), ensure_ascii=False)
+    titles = json.dumps(toast_titles(), ensure_ascii=False)
+    return (f"() => {{ window.bmxGradioTexts = {table}; window.bmxGradioPatterns = {patterns}; "
+            f"window.bmxToastTitles = {titles}; "
+            f"return ({JS_FILE.read_text(encoding='utf-8')})(); }}")
 
 
 def examples_folder() -> Path:
@@ -110,15 +124,17 @@ def launch_options(downloads=None, blocks=None) -> dict:
 
     folder = instance_folder() or Path(get_upload_folder())
     files = FileOwners(folder, public=(examples_folder(),))
-    return {"css": app_css(), "js": JS_FILE.read_text(encoding="utf-8"), "theme": theme(),
+    return {"css": app_css(), "js": app_js(), "theme": theme(),
             "allowed_paths": [str(examples_folder())], "run_history": False, "footer_links": [],
             "max_file_size": MAX_FILE_BYTES, "ssr_mode": False, "app_kwargs": app_kwargs(downloads, assets=asset_file, blocks=blocks, files=files,
                                                                      alias=PathAlias(folder))}
 
 
-def example_messages() -> list[dict]:
-    """MultimodalTextbox values for the examples, with files resolved in assets/examples/."""
+def example_messages(with_images: bool = True) -> list[dict]:
+    """MultimodalTextbox values for the examples, with files resolved in assets/examples/.
+    `with_images=False`: only those without a file, for a model that cannot see images
+    (its reply call would refuse the others)."""
     examples = json.loads((EXAMPLES_DIR / "prompts.json").read_text(encoding="utf-8"))
     folder = examples_folder()
     return [{"text": example["text"], "files": [str(folder / name) for name in example.get("files", [])]}
-            for example in examples]
+            for example in examples if with_images or not example.get("files")]

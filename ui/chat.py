@@ -23,18 +23,24 @@ from engine.admission import Admission
 from engine.errors import UserFacingError
 from engine.loading import LoadedModel
 from engine.pool import ModelPool
+from engine.prompt_input import reads_images
 from ui.arena_round import ArenaConfig, contestants
 from ui.assets import example_messages, register_static_paths
 from ui.browser_memory import PAGE_LAYER_SECRET, STORAGE_KEY
 from ui.common import adapter_choices, model_card
 from ui.downloads import Downloads
 from ui.handlers import ChatHandlers
+from ui.image_support import model_choices
+from ui.icons import icon
 from ui.labels import Labels, Text
 from ui.strings import UI_LANGUAGE_CHOICES, UI_LANGUAGE_LABEL, UI_LANGUAGES, reply_language_choices, text
 from ui.transcript import chat_messages
 
 # Uploaded images and exports sit in Gradio's cache: checked every 30 minutes, deleted after an hour.
 DELETE_CACHE = (1800, 3600)
+
+# The chat fills the first screen with the message box still in it (phones: assets/chat.css).
+CHAT_HEIGHT = "max(240px, calc(100dvh - 330px))"
 
 # Runs in the browser after a language switch: the container's direction mirrors the layout.
 APPLY_DIRECTION_JS = """
@@ -44,6 +50,11 @@ APPLY_DIRECTION_JS = """
     root.setAttribute('dir', rtl ? 'rtl' : 'ltr');
     root.setAttribute('lang', rtl ? 'ar' : 'en');
     root.classList.toggle('bmx-rtl', rtl);
+    // The page itself too (screen readers, the browser's own controls), and Gradio's own
+    // texts (tooltips, screen-reader labels) in the same language (assets/chat.js).
+    document.documentElement.setAttribute('dir', rtl ? 'rtl' : 'ltr');
+    document.documentElement.setAttribute('lang', rtl ? 'ar' : 'en');
+    if (window.bmxInterfaceLanguage) window.bmxInterfaceLanguage(rtl ? 'ar' : 'en');
     return [];
 }
 """
@@ -83,11 +94,14 @@ def build_chat_app(pool: ModelPool, problem: UserFacingError | None = None, aren
             if arena:
                 _arena_tabs(pool, arena, handlers, w.ui_lang, generate, labels)
         _wire_chat(w, state, handlers, generate)
-        _wire_interface_language(demo, w, state, pool, problem, labels)
+        language_known = _wire_interface_language(demo, w, state, pool, problem, labels)
         # A conversation this browser was asked to keep comes back (ui/browser_memory.py).
         # A value this browser cannot open (another browser's, or kept before a restart) is deleted.
-        demo.load(handlers.restore, [w.kept, state, w.ui_lang], [w.chatbot, state, w.keep, w.kept],
-                  api_name=False, queue=False)
+        # Queued: Gradio shows a warning only from a queued event (an unqueued one prints it in
+        # the server's log), and "could not be read" / "was cut" are warnings. Once the page's
+        # language is known, so both and the notes on the messages are in it.
+        language_known.then(handlers.restore, [w.kept, state, w.ui_lang], [w.chatbot, state, w.keep, w.kept],
+                            api_name=False)
     return demo
 
 
@@ -119,7 +133,7 @@ def _header(labels: Labels) -> SimpleNamespace:
         w.ui_lang = gr.Radio(UI_LANGUAGE_CHOICES, value="en", label=UI_LANGUAGE_LABEL,
                              elem_id="bmx-ui-language", scale=0, min_width=240)
     # In view on every screen size, above everything else (the full text is in the side panel).
-    labels.make(gr.Markdown, value=Text("banner"), elem_id="bmx-banner")
+    labels.make(gr.Markdown, value=Text(_banner), elem_id="bmx-banner")
     return w
 
 
@@ -127,7 +141,7 @@ def _body(w: SimpleNamespace, labels: Labels, pool: ModelPool, loaded: LoadedMod
           problem: UserFacingError | None) -> None:
     with gr.Row(elem_id="bmx-body"):
         with gr.Column(scale=3, elem_id="bmx-main"):
-            _chat_panel(w, labels)
+            _chat_panel(w, labels, reads_images(loaded))
         with gr.Column(scale=1, min_width=280, elem_id="bmx-side"):
             _side_panel(w, labels, pool, loaded, problem)
 
@@ -136,9 +150,10 @@ def _title(lang: str) -> str:
     return f"# BiMediX Chat\n{text('subtitle', lang)}"
 
 
-def _chat_panel(w: SimpleNamespace, labels: Labels) -> None:
+def _chat_panel(w: SimpleNamespace, labels: Labels, reads: bool) -> None:
+    """`reads`: whether the app's first model reads images (each session starts on it)."""
     w.chatbot = labels.make(
-        gr.Chatbot, label=Text("chatbot"), elem_id="chatbot", height=520, placeholder=Text("chat_placeholder"),
+        gr.Chatbot, label=Text("chatbot"), elem_id="chatbot", height=CHAT_HEIGHT, placeholder=Text("chat_placeholder"),
         # Messages arrive as HTML already rendered by ui/bidi.py, each with its own direction;
         # Gradio only sanitizes it. No copy buttons: they would copy that HTML.
         render_markdown=False, sanitize_html=True, latex_delimiters=[], buttons=[], feedback_options=None,
@@ -153,6 +168,9 @@ def _chat_panel(w: SimpleNamespace, labels: Labels) -> None:
         )
         w.send = labels.make(gr.Button, value=Text("send"), variant="primary", elem_id="bmx-send", scale=1,
                              min_width=90)
+        # Shown while the box holds an image the model cannot see (ui/image_support.py).
+        w.send_text_only = labels.make(gr.Button, value=Text("send_without_image"), elem_id="bmx-send-text-only",
+                                       scale=1, min_width=90, visible=False)
     with gr.Row(elem_id="bmx-actions"):
         w.stop = labels.make(gr.Button, value=Text("stop"), variant="stop", elem_id="bmx-stop", size="sm",
                              interactive=False)  # enabled while a reply runs
@@ -161,13 +179,18 @@ def _chat_panel(w: SimpleNamespace, labels: Labels) -> None:
         w.export = labels.make(gr.Button, value=Text("export"), elem_id="bmx-export", size="sm")
     # Links to one-time downloads (ui/downloads.py), not a gr.File: its URLs show server paths.
     w.export_files = gr.HTML("", visible=False, elem_id="bmx-export-files")
-    labels.make(gr.Examples, examples=[[example] for example in example_messages()], inputs=[w.message],
-                label=Text("examples"), elem_id="bmx-examples")
+    # Examples with an image only for a model that reads images (its reply call refuses
+    # one otherwise): two sets, one shown, switched with the model (ChatHandlers.image_controls).
+    w.examples_images, w.examples_text = (
+        labels.make(gr.Examples, examples=[[example] for example in example_messages(with_images)], inputs=[w.message],
+                    label=Text("examples"), elem_id=elem_id, visible=with_images == reads)
+        for with_images, elem_id in ((True, "bmx-examples"), (False, "bmx-examples-text")))
 
 
 def _side_panel(w: SimpleNamespace, labels: Labels, pool: ModelPool, loaded: LoadedModel, problem) -> None:
     # Public names as values: a local model's path stays on the server.
-    w.model = labels.make(gr.Dropdown, choices=[(pool.title(name), pool.public_name(name)) for name in pool.names()],
+    # Each model that reads images is marked so (ui/image_support.py).
+    w.model = labels.make(gr.Dropdown, choices=Text(lambda lang: model_choices(pool, lang)),
                           value=pool.public_name(pool.default), label=Text("model"), info=Text("model_info"),
                           interactive=len(pool.names()) > 1, elem_id="bmx-model")
     # The card depends on the session's model too: relabelled by hand (_wire_interface_language).
@@ -197,7 +220,11 @@ def _side_panel(w: SimpleNamespace, labels: Labels, pool: ModelPool, loaded: Loa
 
 
 def _disclaimer(lang: str) -> str:
-    return f"{text('disclaimer', lang)}\n\n🔒 {text('privacy', lang)}"
+    return f"{text('disclaimer', lang)}\n\n{icon('lock', lang)} {text('privacy', lang)}"
+
+
+def _banner(lang: str) -> str:
+    return f"{icon('warning', lang)} {text('banner', lang)}"
 
 
 def _wire_chat(w: SimpleNamespace, state, handlers: ChatHandlers, queue: dict) -> None:
@@ -205,42 +232,57 @@ def _wire_chat(w: SimpleNamespace, state, handlers: ChatHandlers, queue: dict) -
                w.seed, w.adapter, w.ui_lang]
     respond = {"fn": handlers.respond, "inputs": [w.message, state, *options],
                "outputs": [w.chatbot, w.message, state], **queue}
+    text_only = {**respond, "fn": handlers.respond_text_only}
+    image_controls = [w.examples_images.dataset, w.examples_text.dataset, w.send_text_only]
     regenerate = {"fn": handlers.regenerate, "inputs": [state, *options], "outputs": [w.chatbot, state], **queue}
     # Stop and Clear end replies through the Conversation, not Gradio's `cancels` (see
     # ui/handlers.py); the unqueued first step tells a Stop pressed before this click from
     # one pressed while the request waits in the queue.
     for trigger, request, api_name in ((w.send.click, respond, "respond"), (w.message.submit, respond, False),
-                                       (w.regenerate.click, regenerate, "regenerate")):
+                                       (w.regenerate.click, regenerate, "regenerate"),
+                                       (w.send_text_only.click, text_only, False)):
         # Stop is enabled from the click until the reply has ended. "multiple": a message sent
         # while a reply is written reaches the handler, which says why it is refused, instead
         # of Gradio dropping the click without a word.
         trigger(handlers.expect_reply, [state], [state, w.stop], queue=False, api_name=False,
                 trigger_mode="multiple").then(api_name=api_name, trigger_mode="multiple", **request).then(
             handlers.stop_button, [state], [w.stop], queue=False, api_name=False).then(
-            handlers.remember, [w.keep, state], [w.kept], queue=False, api_name=False)
+            handlers.remember, [w.keep, state], [w.kept], queue=False, api_name=False).then(
+            handlers.image_controls, [w.message, state], image_controls, queue=False, api_name=False)
     w.stop.click(handlers.stop, [state], None, api_name="stop")
     cleared = [w.chatbot, w.message, w.export_files, state]
     w.clear.click(handlers.clear, [state], cleared, api_name="clear").then(
-        handlers.remember, [w.keep, state], [w.kept], queue=False, api_name=False)
-    w.keep.input(handlers.choose_keep, [w.keep, state, w.ui_lang], [w.kept], queue=False, api_name=False)
-    w.forget.click(handlers.forget, [w.ui_lang], [w.kept, w.keep], queue=False, api_name=False)
-    w.chatbot.clear(handlers.clear, [state], cleared, api_name=False)  # its own bin icon
+        handlers.remember, [w.keep, state], [w.kept], queue=False, api_name=False).then(
+        handlers.image_controls, [w.message, state], image_controls, queue=False, api_name=False)
+    # Queued, as Forget below: the warning that a browser without the app's cookie keeps
+    # nothing is a toast, and an unqueued event's toast only reaches the server's log.
+    w.keep.input(handlers.choose_keep, [w.keep, state, w.ui_lang], [w.kept], api_name=False)
+    # Queued: Gradio shows gr.Info only from a queued event (an unqueued one prints it in
+    # the server's log), and the confirmation is the only sign that anything was forgotten.
+    w.forget.click(handlers.forget, [w.ui_lang], [w.kept, w.keep], api_name=False)
     w.export.click(handlers.export, [state, w.ui_lang], [w.export_files], api_name="export")
     # `input`, not `change`: only the person's own choice loads a model (a revert after a
     # failed load must not trigger another). Loading can take minutes: its own queue.
     w.model.input(handlers.switch_model, [w.model, state, w.ui_lang], [w.model, w.card, w.adapter, state],
-                  api_name="switch_model", concurrency_id="load_model", concurrency_limit=1)
+                  api_name="switch_model", concurrency_id="load_model", concurrency_limit=1).then(
+        handlers.image_controls, [w.message, state], image_controls, queue=False, api_name=False)
 
 
 def _wire_interface_language(demo: gr.Blocks, w: SimpleNamespace, state, pool: ModelPool, problem,
-                             labels: Labels) -> None:
+                             labels: Labels):
+    """Returns the page load's last step, once the page's language is set (for `.then`)."""
     def relabel(lang: str, conversation) -> dict:
         lang = lang if lang in UI_LANGUAGES else "en"
         loaded = conversation.loaded if conversation is not None else pool.get(pool.default)
         card = model_card(loaded, lang, problem if loaded is pool.get(pool.default) else None)
         updates = labels.relabel(lang)
-        # The notes on the messages (time, model, how a reply ended) follow the interface too.
-        updates[w.chatbot] = {**updates[w.chatbot], "value": chat_messages(conversation, lang)}
+        # The notes on the messages (time, model, how a reply ended) follow the interface too,
+        # also on a reply still being written: its stream renders in the language kept here.
+        # No conversation yet: nothing to re-render, and one restored meanwhile at page load
+        # (ChatHandlers.restore) must not be replaced by an empty chat.
+        if conversation is not None:
+            conversation.ui_lang = lang
+            updates[w.chatbot] = {**updates[w.chatbot], "value": chat_messages(conversation, lang)}
         # "none" in the adapter selector too; the person's choice stays as it is.
         choices = adapter_choices(loaded, lang=lang)["choices"]
         updates[w.adapter] = {**updates[w.adapter], "choices": choices}
@@ -249,5 +291,5 @@ def _wire_interface_language(demo: gr.Blocks, w: SimpleNamespace, state, pool: M
     w.ui_lang.change(relabel, [w.ui_lang, state], [*labels.components, w.card], api_name=False, queue=False).then(
         None, [w.ui_lang], None, js=APPLY_DIRECTION_JS)
     # The page opens in the browser's language, with dir/lang set on the container either way.
-    demo.load(preferred_language, None, [w.ui_lang], api_name=False, queue=False).then(
+    return demo.load(preferred_language, None, [w.ui_lang], api_name=False, queue=False).then(
         None, [w.ui_lang], None, js=APPLY_DIRECTION_JS)

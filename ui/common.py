@@ -13,6 +13,7 @@ from gradio.data_classes import FileData
 
 from engine.errors import UserFacingError, notice
 from engine.loading import LoadedModel
+from ui.icons import icon
 from ui.strings import text
 
 NO_ADAPTER = "none"  # the adapter selector's value for the bare base model
@@ -26,11 +27,11 @@ def model_card(loaded: LoadedModel, lang: str, problem: UserFacingError | None =
     description, card_notice = card.described(lang)
     lines = [f"### {text('model_heading', lang)}", f"**{card.title}**  ", description]
     if card_notice:
-        lines.append(f"\n⚠️ {card_notice}")
+        lines.append(f"\n{icon('warning', lang)} {card_notice}")
     if not card.medical and not card_notice:  # a non-medical card's notice says it already
-        lines.append(f"\n⚠️ {text('not_medical', lang)}")
+        lines.append(f"\n{icon('warning', lang)} {text('not_medical', lang)}")
     if problem is not None:
-        lines.append(f"\nℹ️ {problem.message(lang)} {notice('preview_fallback', lang)}")
+        lines.append(f"\n{icon('info', lang)} {problem.message(lang)} {notice('preview_fallback', lang)}")
     return "\n".join(lines)
 
 
@@ -55,7 +56,9 @@ def split_message(message: dict | str | None) -> tuple[str, list[str]]:
     if isinstance(message, str):
         return message, []
     message = message or {}
-    files = [f if isinstance(f, str) else f.get("path") for f in message.get("files") or []]
+    # Paths, the browser's dicts, or FileData (the value a handler gave the box).
+    files = [f if isinstance(f, str) else f.get("path") if isinstance(f, dict) else getattr(f, "path", None)
+             for f in message.get("files") or []]
     return message.get("text") or "", [f for f in files if f]
 
 
@@ -86,4 +89,20 @@ def markdown_escaped(plain: str) -> str:
 
 def warn(error: UserFacingError, lang: str, *more: str) -> None:
     """Tell the person what went wrong, in the interface language (a toast, no traceback)."""
-    gr.Warning(" ".join([error.message(lang), *more]))
+    warning(" ".join([error.message(lang), *more]), lang)
+
+
+# Every toast gets its title in the interface language: Gradio's own is "Warning"/"Info"/"Error".
+# Gradio 6.31 sends `title` but its toast shows the kind whatever the title; assets/chat.js
+# writes the interface language's over it (ui/labels.py TOAST_TITLES: the same strings).
+def warning(message: str, lang: str) -> None:
+    gr.Warning(message, title=text("toast_warning", lang))
+
+
+def info(message: str, lang: str) -> None:
+    gr.Info(message, title=text("toast_info", lang))
+
+
+def error(message: str, lang: str) -> gr.Error:
+    """The exception to raise (Gradio shows it as a toast and ends the event)."""
+    return gr.Error(message, title=text("toast_error", lang))

@@ -45,14 +45,15 @@ class TurnInfo:
     language: str | None = None  # the reply language asked for
     finish_reason: str | None = None  # engine.generation's: done, stop_string, length, stopped, failed
     settings: dict | None = None  # the generation settings of this reply
-    images_unread: int = 0  # images attached to a user turn that this model could not read
 
 
 @dataclass
 class PendingExchange:
     text: str
     files: tuple[str, ...]
-    reply: Reply
+    # None: shown before intake has read its files (ui/handlers.py); `files` are then the
+    # uploads as sent, of which only the names are shown.
+    reply: Reply | None
     options: ReplyOptions | None = None
     sent_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     waiting: int | None = None  # its place in the model's queue while it waits (1: next)
@@ -66,6 +67,9 @@ class Conversation:
         self.pending: PendingExchange | None = None
         self.export_urls: list[str] = []  # its one-time downloads (ui/downloads.py) not yet fetched
         self.info: dict[int, TurnInfo] = {}  # message index -> what it carries (TurnInfo)
+        # The interface language chosen last (ui/chat.py sets it on a switch): a reply being
+        # written renders its notes in it, not in the language it was asked in.
+        self.ui_lang: str | None = None
         # Stop pressed while this session's message still waited in the queue: it must not
         # start. Each new request clears it first (`expect_reply`), so a late Stop pressed
         # after a reply had ended cannot swallow the next message.
@@ -80,12 +84,14 @@ class Conversation:
         """The finished messages (read only: the session files them)."""
         return self.session.messages
 
-    def send(self, text: str, files: Sequence[str], options: ReplyOptions) -> Reply:
-        """Start a reply; raises UserFacingError (bad file, empty message) with nothing changed."""
+    def send(self, text: str, files: Sequence[str], options: ReplyOptions, sent_at: datetime | None = None) -> Reply:
+        """Start a reply; raises UserFacingError (bad file, empty message) with nothing changed.
+        `sent_at`: when the message was shown as sent (default now)."""
         images = self._read_images(files)
         reply = self.session.send(text or "", images, options)
         shown = tuple(_shown_file(path, image) for path, image in zip(files, images))
-        self._started(PendingExchange((text or "").strip(), shown, reply), options)
+        self._started(PendingExchange((text or "").strip(), shown, reply,
+                                      sent_at=sent_at or datetime.now(timezone.utc)), options)
         return reply
 
     def regenerate(self, options: ReplyOptions) -> Reply:
@@ -112,14 +118,15 @@ class Conversation:
         del self.attachments[attachments:]
         self.info = {index: info for index, info in self.info.items() if index < messages}
 
-    def restore(self, messages: Sequence[Message]) -> None:
-        """Start from messages kept in the browser (their images were not kept)."""
+    def restore(self, messages: Sequence[Message], info: Sequence[TurnInfo | None] = ()) -> None:
+        """Start from messages kept in the browser (their images were not kept); `info`:
+        what each carried (time, what wrote a reply), None where nothing came back."""
         if self.pending is not None:
             raise UserFacingError("generation_in_progress")
         self.session.release()
         self.session = ChatSession(self.loaded, backend=self.session.backend, messages=messages)
         self.attachments = [() for message in messages if message.role == "user"]
-        self.info.clear()
+        self.info = {index: note for index, note in enumerate(info) if note is not None}
 
     def switch_model(self, loaded: LoadedModel) -> None:
         """Go on with another model: the conversation so far is kept (a text-only model
@@ -145,7 +152,7 @@ class Conversation:
         """The filed exchange's TurnInfo: the last two messages (a regenerated reply takes
         the place of the one it replaces)."""
         reply, options, last = pending.reply, pending.options or self.options, len(self.messages) - 1
-        self.info[last - 1] = TurnInfo(pending.sent_at, images_unread=reply.dropped_images)
+        self.info[last - 1] = TurnInfo(pending.sent_at)
         self.info[last] = TurnInfo(datetime.now(timezone.utc), self.loaded.card.title, options.adapter,
                                    reply.language, reply.finish_reason, asdict(options.settings))
     def clear(self) -> None:
@@ -238,6 +245,14 @@ def keep_for_a_fix(files: Sequence[str]) -> list[str]:
             pass
         Path(path).unlink(missing_ok=True)
     return [path for path in kept if os.path.exists(path)]
+
+
+def delete_unsent(files: Sequence[str]) -> None:
+    """A box's files that will not be sent ("Send without the image"): each upload or
+    preview leaves the server now (the app's own examples stay)."""
+    for path in files:
+        if _in_upload_cache(path):
+            Path(path).unlink(missing_ok=True)
 
 
 def delete_previews(conversation: "Conversation") -> None:

@@ -40,8 +40,6 @@ def _message_record(turn: Turn) -> dict:
     info = turn.info
     if info is not None:
         record["at"] = info.at.isoformat(timespec="seconds")
-        if info.images_unread:
-            record["images_not_read_by_model"] = info.images_unread
         if turn.role == "assistant":
             record.update(model=info.model, adapter=info.adapter, reply_language=info.language,
                           finish_reason=info.finish_reason, settings=info.settings)

@@ -27,13 +27,16 @@ from engine.admission import Admission
 from engine.backend import queue_position
 from engine.errors import UserFacingError, notice
 from engine.generation import GenerationSettings
+from engine.language import detect_language
 from engine.pool import ModelPool
-from engine.reply import Reply, ReplyOptions
+from engine.reply import Reply, ReplyOptions, reads_images
 from ui.common import (EMPTY_INPUT, adapter_choices, chosen_adapter, displayable, model_card, split_message,
-                       warn, with_files)
+                       info, warn, warning, with_files)
 from ui.browser_memory import FORGOTTEN, kept_value, restored
-from ui.conversation import Conversation, delete_originals, delete_previews, keep_for_a_fix
+from ui.conversation import (Conversation, PendingExchange, delete_originals, delete_previews, delete_unsent,
+                             keep_for_a_fix)
 from ui.downloads import Downloads, links_html
+from ui.image_support import image_controls
 from ui.export import export_files
 from ui.sessions import browser_of, client_keys, session_key
 from ui.reply_threads import ReplyReaders
@@ -78,6 +81,9 @@ class ChatHandlers:
         self.backend = token_backend()
         self.downloads = downloads or Downloads()
         self.admission = admission or Admission()
+        # langdetect reads its profiles on first use (~2 s): done now, not in the first
+        # person's Send, which would wait that long for their message to show (issue 27).
+        detect_language("warm up the language detector")
 
     def conversation(self, conversation: Conversation | None) -> Conversation:
         """This browser session's conversation, started on the app's default model."""
@@ -90,9 +96,11 @@ class ChatHandlers:
         """Send: yields (chat, input box, state)."""
         user_text, files = split_message(message)
         settings = (reply_language, temperature, top_p, max_new_tokens, repetition_penalty, seed, adapter)
+        # Shown before intake reads the files (a large DICOM takes seconds), with the time it keeps.
+        sending = PendingExchange((user_text or "").strip(), tuple(files), None)
 
         def start(conversation: Conversation, options: ReplyOptions) -> Reply:
-            reply = conversation.send(user_text, files, options)
+            reply = conversation.send(user_text, files, options, sent_at=sending.sent_at)
             delete_originals(files)  # read: the conversation shows their previews
             return reply
 
@@ -101,7 +109,22 @@ class ChatHandlers:
 
         # Not sent: the input stays for a fix; sent: the box empties.
         yield from self._reply(conversation, start, settings, ui_lang, (unsent, EMPTY_INPUT),
-                               session_key(request, conversation), client_keys(request))
+                               session_key(request, conversation), client_keys(request), sending)
+
+    def respond_text_only(self, message, conversation: Conversation | None, reply_language, temperature, top_p,
+                          max_new_tokens, repetition_penalty, seed, adapter, ui_lang,
+                          request: gr.Request = None) -> Iterator[tuple]:
+        """"Send without the image": the box's text alone, as Send sends it; its files
+        leave the server (a preview or an upload: nothing of them is sent or kept)."""
+        user_text, files = split_message(message)
+        delete_unsent(files)
+        yield from self.respond({"text": user_text, "files": []}, conversation, reply_language, temperature, top_p,
+                                max_new_tokens, repetition_penalty, seed, adapter, ui_lang, request)
+
+    def image_controls(self, message, conversation: Conversation | None) -> tuple:
+        """After a send or a model switch: the examples the model can take, and "Send
+        without the image" while the box holds an image this model cannot see."""
+        return image_controls(reads_images(self.conversation(conversation).loaded), message)
 
     def regenerate(self, conversation: Conversation | None, reply_language, temperature, top_p,
                    max_new_tokens, repetition_penalty, seed, adapter, ui_lang,
@@ -115,11 +138,13 @@ class ChatHandlers:
 
     def _reply(self, conversation: Conversation | None, start: Callable[[Conversation, ReplyOptions], Reply],
                settings: tuple, ui_lang: str, input_box: tuple, session: Hashable,
-               clients: tuple[Hashable, ...] = ()) -> Iterator[tuple]:
+               clients: tuple[Hashable, ...] = (), sending: PendingExchange | None = None) -> Iterator[tuple]:
         """The one path of Send and Regenerate: yields (chat, input box, state).
         `settings`: the panel's values; `input_box`: what the box shows if the reply
         cannot start (or a function making it), and once it has; `session`: whose replies
-        admission counts."""
+        admission counts; `sending`: the message, shown (and the box emptied) once admitted,
+        before `start` reads its files. A Stop in that window is a Stop before the reply
+        starts (Conversation.stop_requested), which `start` honours."""
         conversation = self.conversation(conversation)
         *panel, adapter = settings
         sent = input_box[1]
@@ -136,14 +161,17 @@ class ChatHandlers:
             yield gr.update(), unsent(), conversation
             return
         try:
-            # The settings are checked here: a bad one (a seed of 2**80) is told, naming it.
-            reply = start(conversation, chat_options(*panel, chosen_adapter(conversation.loaded, adapter)))
-        except UserFacingError as error:
-            ticket.release()
-            warn(error, ui_lang)
-            yield chat_messages(conversation, ui_lang), unsent(), conversation
-            return
-        try:
+            if sending is not None:
+                yield chat_messages(conversation, conversation.ui_lang or ui_lang, sending=sending), sent, conversation
+                sent = gr.update()
+            try:
+                # The settings are checked here: a bad one (a seed of 2**80) is told, naming it.
+                reply = start(conversation, chat_options(*panel, chosen_adapter(conversation.loaded, adapter)))
+            except UserFacingError as error:  # back to the finished turns; the message to its box
+                ticket.release()
+                warn(error, ui_lang)
+                yield chat_messages(conversation, conversation.ui_lang or ui_lang), unsent(), conversation
+                return
             for view in self._stream(conversation, reply, ui_lang):
                 yield view, sent, conversation
                 sent = gr.update()
@@ -152,20 +180,26 @@ class ChatHandlers:
 
     @staticmethod
     def _stream(conversation: Conversation, reply: Reply, ui_lang: str) -> Iterator[list[dict]]:
+        """The message at once (with its time, and "Writing…" for the reply), then the reply
+        as it grows. Each view in the interface language chosen last: a switch while the
+        reply is written re-renders its notes too (Conversation.ui_lang)."""
         for line in reply.notices(ui_lang):  # in the interface language, like every other message
-            gr.Info(line)
+            info(line, ui_lang)
+
+        def view() -> list[dict]:
+            return chat_messages(conversation, conversation.ui_lang or ui_lang)
         try:
-            yield chat_messages(conversation, ui_lang)
+            yield view()
             for waiting in _read_with_waits(reply):
                 if conversation.pending is not None:
                     conversation.pending.waiting = waiting
-                yield chat_messages(conversation, ui_lang)
+                yield view()
         except UserFacingError as error:  # the model failed mid-reply; what was shown is kept
-            warn(error, ui_lang)
+            warn(error, conversation.ui_lang or ui_lang)
         finally:
             reply.close()  # Stop or a closed tab: generation ends now
             conversation.finish(reply)
-        yield chat_messages(conversation, ui_lang)
+        yield view()
 
     def expect_reply(self, conversation: Conversation | None) -> tuple:
         """Runs at the click, before the request queues: an earlier Stop no longer counts,
@@ -195,13 +229,13 @@ class ChatHandlers:
     def export(self, conversation: Conversation | None, ui_lang: str, request: gr.Request = None):
         """One-time download links (ui/downloads.py), for this browser only."""
         if conversation is None or not conversation.messages:
-            gr.Warning(text("nothing_to_export", ui_lang))
+            warning(text("nothing_to_export", ui_lang), ui_lang)
             return gr.update(value="", visible=False)
         self._forget_exports(conversation)  # an earlier export not fetched: only the newest stays
         owner = browser_of(request)
         conversation.export_urls = [self.downloads.offer(owner, name, data)
                                     for name, data in export_files(conversation, ui_lang)]
-        gr.Info(text("exported", ui_lang))
+        info(text("exported", ui_lang), ui_lang)
         return gr.update(value=links_html(conversation.export_urls, text("download_once", ui_lang)), visible=True)
 
     @staticmethod
@@ -215,7 +249,7 @@ class ChatHandlers:
         """The keep box ticked or unticked: as `remember`, and a browser that has not kept
         the app's cookie is told that nothing can be kept in it (the key needs the cookie)."""
         if keep and browser_of(request) is None:
-            gr.Warning(text("keep_needs_cookie", ui_lang))
+            warning(text("keep_needs_cookie", ui_lang), ui_lang)
         return kept_value(bool(keep), conversation, browser_of(request))
 
     def restore(self, kept, conversation: Conversation | None, ui_lang: str, request: gr.Request = None):
@@ -229,16 +263,17 @@ class ChatHandlers:
         if outcome is None:
             return unchanged
         if not outcome.readable:  # another browser's, or kept before a restart: never readable here
-            gr.Warning(text("kept_unreadable", ui_lang))
+            warning(text("kept_unreadable", ui_lang), ui_lang)
             return gr.update(), conversation, False, dict(FORGOTTEN)
         if outcome.left_out:
-            gr.Warning(text("kept_cut", ui_lang).format(count=outcome.left_out))
-        return chat_messages(conversation, ui_lang), conversation, True, gr.update()
+            warning(text("kept_cut", ui_lang).format(count=outcome.left_out), ui_lang)
+        # Its notes came back with it (time, what wrote each reply), in the language chosen last.
+        return chat_messages(conversation, conversation.ui_lang or ui_lang), conversation, True, gr.update()
 
     @staticmethod
     def forget(ui_lang: str):
         """Delete what this browser keeps, and stop keeping. Returns (kept, keep box)."""
-        gr.Info(text("forgotten", ui_lang))
+        info(text("forgotten", ui_lang), ui_lang)
         return dict(FORGOTTEN), False
 
     def discard(self, conversation: Conversation | None) -> None:
@@ -265,13 +300,13 @@ class ChatHandlers:
         if name == current:
             return self.pool.public_name(name), gr.update(), gr.update(), conversation
         if not self.pool.is_loaded(name):
-            gr.Info(notice("model_loading", ui_lang, model=self.pool.title(name)))
+            info(notice("model_loading", ui_lang, model=self.pool.title(name)), ui_lang)
         try:
             loaded = self.pool.get(name)
             conversation.switch_model(loaded)
         except UserFacingError as error:
             warn(error, ui_lang, notice("model_kept", ui_lang))
             return self.pool.public_name(current), gr.update(), gr.update(), conversation
-        gr.Info(notice("model_switched", ui_lang, model=loaded.card.title))
+        info(notice("model_switched", ui_lang, model=loaded.card.title), ui_lang)
         adapters = adapter_choices(loaded, self.pool.default_adapter(name), ui_lang)
         return self.pool.public_name(name), model_card(loaded, ui_lang), gr.update(**adapters), conversation

@@ -20,6 +20,7 @@ from arena.judges import JudgeAgreement, JudgeVote, agreement_of, judge_boards, 
 from arena.leaderboard import COLUMNS, MIN_MODEL_BATTLES, MIN_VOTES
 from arena.records import VoteRecord
 from ui.common import markdown_escaped
+from ui.icons import icon
 from ui.strings import text
 
 CACHED_SECTIONS = 16
@@ -85,7 +86,7 @@ def section_markdown(boards: dict[str, Leaderboard], agreements: list[JudgeAgree
     for judge, board in boards.items():
         notes = [text("lb_judge_votes", lang).format(battles=board.battles)]
         if board.provisional:
-            notes.append("⚠️ " + text("lb_too_few", lang).format(votes=MIN_VOTES, battles=MIN_MODEL_BATTLES))
+            notes.append(icon("warning", lang) + " " + text("lb_too_few", lang).format(votes=MIN_VOTES, battles=MIN_MODEL_BATTLES))
         parts += [f"#### {_ltr(markdown_escaped(judge_rater_name(public_judge(judge))), lang)}",
                   lines.get(judge, ""), " ".join(notes), board_markdown(board, lang, shown_name)]
     return "\n\n".join(part for part in parts if part)

@@ -24,18 +24,19 @@ import pandas as pd
 
 from arena import ArenaStore, battles_frame, build_leaderboard, export_votes, load_votes, study_progress
 from arena import ArenaError, AttemptLimiter, Leaderboard, client_address, create_rater, list_raters
-from arena.leaderboard import COLUMNS, MIN_MODEL_BATTLES, MIN_VOTES
+from arena.leaderboard import COLUMNS, MIN_MODEL_BATTLES, MIN_VOTES, rating_axis, shared_rank_marks
 from engine.errors import UserFacingError
-from ui.common import markdown_escaped, warn
+from ui.common import markdown_escaped, warn, warning
 from ui.downloads import Downloads, links_html
+from ui.icons import icon
 from ui.judge_board import JudgeSection
+from ui.progress_table import progress_frame, progress_rows
 from ui.labels import Labels, Text
 from ui.sessions import browser_of
 from ui.strings import text
 
 # Fewer bootstrap rounds than the command line's default: the tab recomputes on demand.
 UI_BOOTSTRAP_ROUNDS = 200
-PROGRESS_COLUMNS = ["display_name", "battles_started", "votes", "flagged_votes", "last_activity"]
 # Boards kept per handler: a language switch, a second look at the tab or another session
 # shows the same votes again, and each board is a bootstrap of its own (~1-2 s).
 CACHED_BOARDS = 16
@@ -77,7 +78,9 @@ class LeaderboardHandlers:
         table["model"] = table["model"].map(self.shown_name)
         # The plot keeps the column names it was built with (x="model", y="rating"); its axis
         # titles are labels, relabelled with the rest (build_leaderboard_tab).
-        plot = table[["model", "rating"]]
+        # Its value axis always spans the prior's 1000 ± 200, so a small gap looks small.
+        plot = gr.update(value=table[["model", "rating"]], y_lim=rating_axis(board))
+        table["rank"] = shared_rank_marks(table["rank"])  # "=1": a tie, said as one
         if table.empty:
             no_matrix = pd.DataFrame(columns=[headers["model"]])
             return text("lb_empty", ui_lang), table.rename(columns=headers), plot, no_matrix
@@ -120,48 +123,67 @@ class LeaderboardHandlers:
         return board
 
     def progress(self, code: str, ui_lang: str, request: gr.Request | None = None):
-        """Returns the progress table and the export files (both hidden unless allowed).
+        """Returns the progress table and the export files (both hidden unless allowed), and
+        the table's rows as arena/ gives them (kept for a language switch: `progress_again`).
         The table says where each rater's personal code stands (active, revoked, none)."""
         if not self._allowed(code, ui_lang, request):
-            return gr.update(value=None, visible=False), gr.update(value=None, visible=False)
+            return gr.update(value=None, visible=False), gr.update(value=None, visible=False), None
         code_states = {rater.rater_id: rater.code_state for rater in list_raters(self.store, self.study)}
-        rows = [{**{column: getattr(row, column) for column in PROGRESS_COLUMNS},
-                 "personal_code": code_states.get(row.rater_id, "none")}
-                for row in study_progress(self.store, self.study)]
-        table = pd.DataFrame(rows, columns=[*PROGRESS_COLUMNS, "personal_code"])
-        return gr.update(value=table, visible=True), gr.update(visible=False)
+        rows = progress_rows(study_progress(self.store, self.study), code_states)
+        return gr.update(value=progress_frame(rows, ui_lang), visible=True), gr.update(visible=False), rows
+
+    @staticmethod
+    def progress_again(rows: list[dict] | None, ui_lang: str):
+        """After an interface-language switch: the table shown in the new language, from the
+        rows already shown (the organiser code is not asked for again); nothing if none was."""
+        return gr.update() if rows is None else gr.update(value=progress_frame(rows, ui_lang))
 
     def add_rater(self, code: str, name: str, ui_lang: str, request: gr.Request | None = None):
-        """Returns the new rater's code (a Markdown shown once: only its digest is stored)
-        and the name box (emptied once the rater is added)."""
+        """Returns the new rater's code (a Markdown shown once: only its digest is stored),
+        the name box (emptied once the rater is added) and what the Markdown says, kept
+        in this session's gr.State (never logged) for a language switch: `rater_code_again`."""
         hidden = gr.update(value="", visible=False)
         if not self._allowed(code, ui_lang, request):
-            return hidden, gr.update()
+            return hidden, gr.update(), None
         try:
             rater, rater_code = create_rater(self.store, self.study, name or "")
         except UserFacingError as error:  # a name already coded, an empty name, a busy database
             warn(error, ui_lang)
-            return hidden, gr.update()
-        shown = text("admin_rater_code", ui_lang).format(name=markdown_escaped(rater.display_name), code=rater_code)
-        return gr.update(value=shown, visible=True), gr.update(value="")
+            return hidden, gr.update(), None
+        shown = {"name": rater.display_name, "code": rater_code}
+        return gr.update(value=rater_code_message(shown, ui_lang), visible=True), gr.update(value=""), shown
+
+    @staticmethod
+    def rater_code_again(shown: dict | None, ui_lang: str):
+        """After an interface-language switch: the new rater's code said in the new
+        language; nothing if none is shown."""
+        return gr.update() if not shown else gr.update(value=rater_code_message(shown, ui_lang))
 
     def export(self, code: str, ui_lang: str, request: gr.Request = None):
-        """Every vote as JSONL and CSV: one-time downloads for this browser (ui/downloads.py)."""
+        """Every vote as JSONL and CSV: one-time downloads for this browser (ui/downloads.py).
+        Returns the links with their note, and the links (kept for a language switch:
+        `export_again`)."""
         if not self._allowed(code, ui_lang, request):
-            return gr.update(value="", visible=False)
+            return gr.update(value="", visible=False), None
         with tempfile.TemporaryDirectory() as folder:
             jsonl, csv = Path(folder) / "arena-votes.jsonl", Path(folder) / "arena-votes.csv"
             export_votes(self.store, jsonl=jsonl, csv_path=csv, study=self.study, shown_name=self.shown_name)
             files = [(path.name, path.read_bytes()) for path in (jsonl, csv)]
         owner = browser_of(request)
         urls = [self.downloads.offer(owner, name, data) for name, data in files]
-        return gr.update(value=links_html(urls, text("download_once", ui_lang)), visible=True)
+        return gr.update(value=links_html(urls, text("download_once", ui_lang)), visible=True), urls
+
+    @staticmethod
+    def export_again(urls: list[str] | None, ui_lang: str):
+        """After an interface-language switch: the same links, their note in the new
+        language (a link already used says so when clicked); nothing if none are shown."""
+        return gr.update() if not urls else gr.update(value=links_html(urls, text("download_once", ui_lang)))
 
     def _allowed(self, code: str, ui_lang: str, request: gr.Request | None = None) -> bool:
         """Whether `code` is the organiser code, within the attempt limits: while the client
         (or everyone) is locked out even the right code is refused."""
         if not self.admin_code:
-            gr.Warning(text("admin_closed", ui_lang))
+            warning(text("admin_closed", ui_lang), ui_lang)
             return False
         client = client_address(request)
         try:
@@ -172,9 +194,15 @@ class LeaderboardHandlers:
         if not hmac.compare_digest((code or "").strip().encode(), self.admin_code.encode()):
             if (code or "").strip():  # an empty box guesses nothing
                 self.admin_limiter.record_failure(client, self.study)
-            gr.Warning(text("admin_denied", ui_lang))
+            warning(text("admin_denied", ui_lang), ui_lang)
             return False
         return True
+
+
+def rater_code_message(shown: dict, lang: str) -> str:
+    """The new rater's name and code as the organiser reads them in `lang` (each in a <bdi>:
+    admin_rater_code); the name is shown as typed, never as Markdown."""
+    return text("admin_rater_code", lang).format(name=markdown_escaped(shown["name"]), code=shown["code"])
 
 
 def board_summary(board: Leaderboard, lang: str) -> str:
@@ -182,9 +210,11 @@ def board_summary(board: Leaderboard, lang: str) -> str:
     parts = [text("lb_summary", lang).format(battles=board.battles, flagged=board.flagged_excluded)
              + " " + text("lb_prior", lang)]
     if board.provisional:
-        parts.insert(0, "⚠️ " + text("lb_too_few", lang).format(votes=MIN_VOTES, battles=MIN_MODEL_BATTLES))
+        parts.insert(0, icon("warning", lang) + " " + text("lb_too_few", lang).format(votes=MIN_VOTES, battles=MIN_MODEL_BATTLES))
     if not board.ratings_finite:
-        parts.append("⚠️ " + text("lb_not_finite", lang))
+        parts.append(icon("warning", lang) + " " + text("lb_not_finite", lang))
+    if any(mark.startswith("=") for mark in shared_rank_marks(row.rank for row in board.rows)):
+        parts.append(text("lb_rank_shared", lang))
     return "\n\n".join(parts)
 
 
@@ -213,6 +243,7 @@ def build_leaderboard_tab(handlers: LeaderboardHandlers, ui_lang, labels: Labels
                 w.admin_show = labels.make(gr.Button, value=Text("admin_show"), elem_id="lb-admin-show")
                 w.admin_export = labels.make(gr.Button, value=Text("admin_export"), elem_id="lb-admin-export")
             w.progress = gr.Dataframe(interactive=False, visible=False, elem_id="lb-progress")
+            w.progress_rows = gr.State(None)  # what the table shows, re-rendered in a new language
             # Links to one-time downloads, not a gr.File: its URLs show server paths.
             w.export_files = gr.HTML("", visible=False, elem_id="lb-export-files")
             with gr.Row(equal_height=True):
@@ -221,6 +252,8 @@ def build_leaderboard_tab(handlers: LeaderboardHandlers, ui_lang, labels: Labels
                 w.add_rater = labels.make(gr.Button, value=Text("admin_add_rater"), elem_id="lb-add-rater", scale=1)
             # A Markdown, not a Textbox: the code is shown, not kept in an input the page resends.
             w.new_rater_code = gr.Markdown(visible=False, elem_id="lb-rater-code")
+            # What the two messages above say, re-rendered in a new interface language.
+            w.rater_code_shown, w.export_shown = gr.State(None), gr.State(None)
     shown = [w.summary, w.table, w.plot, w.win_rates]
     inputs = [w.language, w.include_flagged, ui_lang]
     for event in (w.refresh.click, w.language.change, w.include_flagged.change, w.tab.select):
@@ -228,8 +261,12 @@ def build_leaderboard_tab(handlers: LeaderboardHandlers, ui_lang, labels: Labels
         event(handlers.show_judges, inputs, [w.judges], api_name=False)
     ui_lang.change(handlers.show_again, [w.summary, *inputs], shown, api_name=False)
     ui_lang.change(handlers.show_judges_again, [w.summary, *inputs], [w.judges], api_name=False)
-    w.admin_show.click(handlers.progress, [w.admin_code, ui_lang], [w.progress, w.export_files], api_name=False)
+    w.admin_show.click(handlers.progress, [w.admin_code, ui_lang], [w.progress, w.export_files, w.progress_rows],
+                       api_name=False)
+    ui_lang.change(handlers.progress_again, [w.progress_rows, ui_lang], [w.progress], api_name=False)
     w.add_rater.click(handlers.add_rater, [w.admin_code, w.new_rater_name, ui_lang],
-                      [w.new_rater_code, w.new_rater_name], api_name=False)
-    w.admin_export.click(handlers.export, [w.admin_code, ui_lang], [w.export_files], api_name=False)
+                      [w.new_rater_code, w.new_rater_name, w.rater_code_shown], api_name=False)
+    ui_lang.change(handlers.rater_code_again, [w.rater_code_shown, ui_lang], [w.new_rater_code], api_name=False)
+    w.admin_export.click(handlers.export, [w.admin_code, ui_lang], [w.export_files, w.export_shown], api_name=False)
+    ui_lang.change(handlers.export_again, [w.export_shown, ui_lang], [w.export_files], api_name=False)
     return w

@@ -205,3 +205,26 @@ def test_unbounded_ratings_are_detected():
     assert not ratings_are_finite(battles([("a", "b", "model_a"), ("b", "a", "model_a"), ("c", "a", "model_b")]))
     assert not build_leaderboard(battles([("a", "b", "model_a")] * 5), rounds=5).ratings_finite
     assert build_leaderboard(synthetic(300, seed=1), rounds=5).ratings_finite
+
+
+def test_a_shared_rank_is_marked_and_a_rank_held_alone_is_not():
+    from arena.leaderboard import shared_rank_marks
+
+    assert shared_rank_marks([1, 1, 3]) == ["=1", "=1", "3"]
+    assert shared_rank_marks([1, 2, 2, 2]) == ["1", "=2", "=2", "=2"]
+    assert shared_rank_marks([]) == []
+    # Many lopsided votes: statistically apart, each rank its own.
+    board = build_leaderboard(battles([("strong", "weak", "model_a")] * 60), rounds=50)
+    assert shared_rank_marks(row.rank for row in board.rows) == ["1", "2"]
+
+
+def test_the_rating_axis_always_spans_the_prior_and_every_interval():
+    from arena.leaderboard import rating_axis
+    from arena.ratings import INIT_RATING
+
+    close = build_leaderboard(battles([("a", "b", "model_a"), ("a", "b", "model_b")] * 3), rounds=50)
+    assert rating_axis(close) == [INIT_RATING - PRIOR_SD, INIT_RATING + PRIOR_SD]  # not 940..1060
+    apart = build_leaderboard(battles([("strong", "weak", "model_a")] * 200), rounds=50)
+    low, high = rating_axis(apart)
+    assert low <= min(row.ci_low for row in apart.rows) and high >= max(row.ci_high for row in apart.rows)
+    assert low < INIT_RATING - PRIOR_SD and low % 50 == 0 and high % 50 == 0

@@ -8,6 +8,7 @@ import pytest
 from engine.admission import Admission
 from engine.errors import UserFacingError
 from engine.pool import ModelPool, ModelSpec
+from ui.common import EMPTY_INPUT
 
 
 def test_one_reply_per_holder_and_a_bound_in_all():
@@ -34,7 +35,7 @@ def handlers(tiny_dirs, monkeypatch):
     from ui.handlers import ChatHandlers
 
     warnings: list[str] = []
-    monkeypatch.setattr("ui.common.gr.Warning", lambda text: warnings.append(text))
+    monkeypatch.setattr("ui.common.gr.Warning", lambda text, **_: warnings.append(text))
     handlers = ChatHandlers(ModelPool([ModelSpec(str(tiny_dirs("llama")))]), admission=Admission(limit=2))
     handlers.warnings = warnings
     return handlers
@@ -101,6 +102,12 @@ def start(handlers, text, session, cookie, host="127.0.0.1", lang="en"):
     return reply, next(reply)
 
 
+def admitted(first) -> bool:
+    """Admitted: the first view empties the box (the message shows in the chat); refused:
+    the message stays in its box."""
+    return first[1] == EMPTY_INPUT
+
+
 @pytest.mark.parametrize("lang,words", [("en", "You already have 2 replies"), ("ar", "لديك بالفعل 2")])
 def test_one_browser_with_many_sessions_cannot_hold_the_queue(tiny_dirs, monkeypatch, lang, words):
     """The attack: one script, one cookie, 17 sessions asking for long replies; then another
@@ -110,18 +117,18 @@ def test_one_browser_with_many_sessions_cannot_hold_the_queue(tiny_dirs, monkeyp
     from ui.handlers import ChatHandlers
 
     warnings: list[str] = []
-    monkeypatch.setattr("ui.common.gr.Warning", lambda text: warnings.append(text))
+    monkeypatch.setattr("ui.common.gr.Warning", lambda text, **_: warnings.append(text))
     handlers = ChatHandlers(ModelPool([ModelSpec(str(tiny_dirs("llama")))]), admission=Admission(limit=16))
     started = [start(handlers, "a long answer please", f"script-{n}", "one-cookie", lang=lang) for n in range(17)]
-    admitted = [reply for reply, first in started if first[2] is not None and first[2].pending is not None]
-    assert len(admitted) == 2 and handlers.admission.in_flight == 2
+    admitted_replies = [reply for reply, first in started if admitted(first)]
+    assert len(admitted_replies) == 2 and handlers.admission.in_flight == 2
     assert len(warnings) == 15 and all(words in warning for warning in warnings)
     other, first = start(handlers, "hello", "someone-else", "another-cookie", host="10.1.2.3")
-    assert first[2].pending is not None and handlers.admission.in_flight == 3  # admitted at once
+    assert admitted(first) and handlers.admission.in_flight == 3  # admitted at once
     # Dropping the cookie does not help: one address holds at most half the places.
     cookieless = [start(handlers, "again", f"no-cookie-{n}", None) for n in range(12)]
     assert handlers.admission.in_flight == 3 + 8 - 2  # 8 per address, 2 of them the script's
-    assert sum(first[2].pending is not None for _, first in cookieless) == 6
+    assert sum(admitted(first) for _, first in cookieless) == 6
     for reply in [*(r for r, _ in started + cookieless), other]:
         reply.close()
 

@@ -85,15 +85,17 @@ def test_chat_attaches_images_to_the_next_turn(tiny_dirs, tmp_path):
     assert len(result.stdout.splitlines()) == 2
 
 
-def test_text_model_given_an_image_says_so_and_answers(tmp_path, preview):
+def test_text_model_given_an_image_refuses_it_and_sends_nothing(tmp_path, preview):
+    """The message with the image is not sent (no reply that pretends to see it); the
+    next line, text alone, is answered."""
     from PIL import Image
 
     Image.new("RGB", (40, 40), "red").save(tmp_path / "red.png")
     result = run("chat", "--model", "preview", "--image", str(tmp_path / "red.png"),
-                 "--temperature", "0", "--max-new-tokens", "3", stdin="ما هذا؟\n")
+                 "--temperature", "0", "--max-new-tokens", "3", stdin="ما هذا؟\nما هذا؟\n")
     assert result.returncode == 0, result.stderr
-    assert "لا يستطيع قراءة الصور" in result.stderr
-    assert len(result.stdout.splitlines()) == 1
+    assert "لا يستطيع رؤية الصور" in result.stderr
+    assert len(result.stdout.splitlines()) == 1  # one reply: to the text alone
 
 
 def test_prompt_counts_image_tokens(tiny_dirs, tmp_path):
@@ -103,3 +105,34 @@ def test_prompt_counts_image_tokens(tiny_dirs, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "<image>\n<image>\nما هذا؟" in result.stdout
     assert "images: 2 x 4 tokens" in result.stdout
+
+
+def test_chat_says_its_commands_at_the_start_and_on_help_in_both_languages(tiny_dirs):
+    from engine.errors import notice
+
+    result = run("chat", "--model", str(tiny_dirs("llama")), "--temperature", "0", "--max-new-tokens", "3",
+                 stdin="/help\n/exit\n")
+    assert result.returncode == 0, result.stderr
+    for lang in ("en", "ar"):
+        assert result.stderr.count(notice("cli_commands", lang)) == 2  # at the start, then for /help
+    for command in ("/image", "/clear", "/help", "/exit"):
+        assert command in notice("cli_commands", "en") and command in notice("cli_commands", "ar")
+    assert result.stdout == ""  # /help is a command, not a message to the model
+
+
+def test_chat_replies_do_not_start_with_the_separator_space(preview):
+    result = run("chat", "--model", "preview", "--temperature", "0", "--max-new-tokens", "6",
+                 stdin="What is a fever?\nما هي الحمى؟\n")
+    assert result.returncode == 0, result.stderr
+    replies = result.stdout.splitlines()
+    assert len(replies) == 2 and all(reply and not reply[0].isspace() for reply in replies), replies
+
+
+def test_chat_says_which_frame_of_a_dicom_series_the_model_sees(tiny_dirs, tmp_path):
+    from tests.engine.test_reply import three_frame_dicom
+
+    series = three_frame_dicom(tmp_path / "series.dcm")
+    result = run("chat", "--model", str(tiny_dirs("llava")), "--image", str(series), "--lang", "en",
+                 "--temperature", "0", "--max-new-tokens", "3", stdin="what is this?\n")
+    assert result.returncode == 0, result.stderr
+    assert "3 frames; the model sees only frame 2" in result.stderr

@@ -81,3 +81,46 @@ def test_arabic_stop_string(all_tokenizers):
     ids = tokenizer("اشرب الماء.\nالمستخدم: شكرا", add_special_tokens=False)["input_ids"]
     detok, chunks = stream(tokenizer, ids, ("\nالمستخدم:",))
     assert "".join(chunks) == "اشرب الماء."
+
+
+def ids_of(tokenizer, pieces):
+    return tokenizer.convert_tokens_to_ids(pieces)
+
+
+@pytest.mark.parametrize("name", ["gemma-real", "llama-bytelevel", "mixtral-sentencepiece"])
+@pytest.mark.parametrize("text", [" If you feel dizzy, sit down.", " السكري مرض مزمن."])
+def test_the_separator_space_before_the_first_word_is_not_shown(all_tokenizers, name, text):
+    """A prompt ends where the reply's first word begins: that word's token carries the
+    space a tokenizer writes before a word ("▁If", "ĠI"), which is no part of the reply."""
+    tokenizer = all_tokenizers[name]
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    detok, chunks = stream(tokenizer, ids)
+    assert "".join(chunks) == detok.text == text[1:]
+    assert all("\ufffd" not in chunk for chunk in chunks)
+
+
+@pytest.mark.parametrize("name,pieces,shown", [
+    ("gemma-real", ["▁", "code"], "code"),  # a lone separator token, then the word
+    ("gemma-real", ["▁▁▁▁", "code"], "    code"),  # indentation is kept
+    ("gemma-real", ["▁", "\n", "x"], " \nx"),
+    ("gemma-real", ["\n", "x"], "\nx"),
+    ("llama-bytelevel", ["Ġ", "Ġ", "Ġ", "Ġc"], "    c"),
+    ("llama-bytelevel", ["Ġ", "Ċ", "x"], " \nx"),
+    ("llama-bytelevel", ["Ċ", "x"], "\nx"),
+    # Llama-2-style SentencePiece decoders drop the separator themselves: nothing more is.
+    ("mixtral-sentencepiece", ["▁", "▁", "▁", "▁c"], "   c"),
+    ("mixtral-sentencepiece", ["▁", "▁I", "f"], " If"),
+])
+def test_only_a_single_space_before_the_first_word_is_dropped(all_tokenizers, name, pieces, shown):
+    tokenizer = all_tokenizers[name]
+    ids = ids_of(tokenizer, pieces)
+    assert tokenizer.unk_token_id not in ids or tokenizer.unk_token in pieces
+    detok, chunks = stream(tokenizer, ids)
+    assert "".join(chunks) == detok.text == shown
+
+
+def test_a_reply_that_is_only_a_separator_keeps_it(all_tokenizers):
+    tokenizer = all_tokenizers["gemma-real"]
+    detok, chunks = stream(tokenizer, ids_of(tokenizer, ["▁"]))
+    assert chunks == ["", " "] and detok.text == " "
+

@@ -14,14 +14,21 @@ from PIL import Image, ImageFile
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.filewriter import dcmwrite
-from pydicom.pixels import convert_color_space
+from pydicom.pixels import convert_color_space, get_decoder
 from pydicom.uid import (
+    HTJ2K,
     BasicTextSRStorage,
     CTImageStorage,
     ExplicitVRLittleEndian,
+    HTJ2KLossless,
+    JPEG2000,
     JPEG2000Lossless,
     JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLossless,
+    JPEGLosslessSV1,
     JPEGLSLossless,
+    JPEGLSNearLossless,
     RLELossless,
     SecondaryCaptureImageStorage,
     generate_uid,
@@ -35,6 +42,7 @@ ARABIC = re.compile(r"[\u0600-\u06FF]")
 IMAGE_CODES = (
     "image_not_found", "image_empty", "image_not_an_image", "image_unsupported_type",
     "image_corrupt", "image_too_large", "dicom_unsupported_transfer_syntax", "dicom_no_pixels",
+    "dicom_frame_shown",
 )
 
 
@@ -412,6 +420,44 @@ def test_compressed_dicom_that_can_be_decoded(tmp_path):
     assert result.kind == "dicom" and abs(result.image.getpixel((8, 8))[0] - 200) <= 2
 
 
+@pytest.mark.parametrize("syntax", [
+    JPEGLosslessSV1, JPEGLossless, JPEGExtended12Bit, JPEGLSLossless, JPEGLSNearLossless,
+    JPEG2000Lossless, JPEG2000, HTJ2KLossless, HTJ2K,
+])
+def test_every_compressed_syntax_a_pacs_exports_has_a_decoder(syntax):
+    # pydicom's plugin packages (requirements.txt) installed: JPEG Lossless (the usual
+    # lossless PACS export), 12-bit JPEG Extended, JPEG-LS and (HT)JPEG 2000.
+    assert get_decoder(syntax).is_available, syntax.name
+
+
+def test_compressed_16_bit_ct_is_rescaled_and_windowed_as_uncompressed(tmp_path):
+    tags = dict(RescaleSlope=1, RescaleIntercept=-1024, WindowCenter=40, WindowWidth=400)
+    plain = load_image(write_dicom(tmp_path / "plain.dcm", dicom_dataset(ct_pixels(), **tags)))
+    ds = dicom_dataset(ct_pixels(), **tags)
+    ds.compress(JPEG2000Lossless)  # signed 16-bit through openjpeg
+    packed = load_image(write_dicom(tmp_path / "j2k.dcm", ds))
+    assert packed.description == plain.description == "DICOM CT 64×64, window 40/400"
+    assert np.array_equal(np.asarray(packed.image), np.asarray(plain.image))
+    assert packed.image.getpixel((0, 0)) == (128, 128, 128)  # 40 HU, the window center
+
+
+def test_a_multi_frame_series_tells_the_person_which_frame(tmp_path):
+    frames = np.stack([np.full((64, 64), i * 100, dtype=np.uint16) for i in range(4)])
+    ds = dicom_dataset(frames, WindowCenter=200, WindowWidth=400)
+    ds.compress(JPEG2000Lossless)  # encapsulated: only the shown frame is decoded
+    result = load_image(write_dicom(tmp_path / "series.dcm", ds))
+    assert result.description == "DICOM CT 64×64, window 200/400, frame 3 of 4"
+    assert abs(result.image.getpixel((3, 3))[0] - 128) <= 1  # frame 3 holds 200
+    assert result.notices("en") == [
+        "This DICOM series has 4 frames; the model sees only frame 3 (the middle one). To ask "
+        "about another frame, export that frame on its own and attach it."]
+    [arabic] = result.notices("ar")
+    assert ARABIC.search(arabic) and "4" in arabic and "3" in arabic and "DICOM" in arabic
+    single = load_image(write_dicom(tmp_path / "one.dcm", dicom_dataset(ct_pixels())))
+    assert single.notes == () and single.notices("ar") == []
+    assert load_image(png_bytes(Image.new("RGB", (4, 4)))).notices("en") == []
+
+
 @pytest.mark.parametrize("array", [np.array([[-1.0, 0.0, 1.0]], dtype=np.float32),
                                    np.array([[-5, 0, 5]], dtype=np.int32)])
 def test_float_and_32_bit_tiff_are_stretched(tmp_path, array):
@@ -424,18 +470,20 @@ def test_patient_data_never_reaches_the_description_or_logs(tmp_path, recwarn):
         "PatientName": "Doe^Jane", "PatientID": "MRN-7734921", "PatientBirthDate": "19700101",
         "InstitutionName": "Saint Example Hospital", "ReferringPhysicianName": "House^Gregory",
     }
-    ds = dicom_dataset(ct_pixels(), RescaleSlope=1, RescaleIntercept=-1024, **secrets)
+    series = np.stack([ct_pixels()] * 3)  # a series: its notice is checked too
+    ds = dicom_dataset(series, RescaleSlope=1, RescaleIntercept=-1024, **secrets)
     path = tmp_path / "anonymous-name.dcm"
     before = write_dicom(path, ds).read_bytes()
     result = load_image(path)
     assert path.read_bytes() == before  # the original file is never modified
     texts = [result.description, str(result), repr(result), str(result.image.info)]
+    texts += result.notices("en") + result.notices("ar") + [repr(result.notes)]
     texts += [str(warning.message) for warning in recwarn]
     for value in secrets.values():
         for text in texts:
             assert value not in text and value.split("^")[0] not in text
     assert not result.image.info
-    assert set(vars(result)) == {"image", "source_name", "kind", "description"}
+    assert set(vars(result)) == {"image", "source_name", "kind", "description", "notes"}
 
 
 def test_dicom_without_preamble_needs_the_dcm_extension(tmp_path):

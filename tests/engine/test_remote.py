@@ -87,11 +87,15 @@ def test_images_go_as_data_urls_to_the_llava_model(server, tiny_dirs, keyed):
                Message("user", "and now?", (image(),))]
     answer = reply(model, history, ReplyOptions(settings=GREEDY))
     list(answer)
-    assert answer.finish_reason in ("done", "length") and answer.dropped_images == 0 and answer.text
+    assert answer.finish_reason in ("done", "length") and answer.intake_notes == () and answer.text
     text_model = remote(server, tiny_dirs)
-    answer = reply(text_model, [Message("user", "what is this?", (image(),))], ReplyOptions(settings=GREEDY))
+    with pytest.raises(UserFacingError) as caught:  # refused in the app: nothing goes to the server
+        reply(text_model, [Message("user", "what is this?", (image(),))], ReplyOptions(settings=GREEDY))
+    assert caught.value.code == "model_cannot_read_images"
+    # an older turn's image (sent before a switch of models) is left out: the text is answered
+    answer = reply(text_model, [*history[:2], Message("user", "and now?")], ReplyOptions(settings=GREEDY))
     list(answer)
-    assert answer.dropped_images == 1 and answer.notices("en")
+    assert answer.finish_reason in ("done", "length") and answer.intake_notes == ()
 
 
 def test_stop_closes_the_stream_and_the_server_aborts(server, tiny_dirs, keyed):
@@ -202,38 +206,16 @@ def test_remote_specs_and_endpoint_files(tmp_path):
 
 def test_stop_works_while_the_server_sends_nothing(tiny_dirs):
     """A server that accepts the request and then stalls: Stop still ends the reply."""
-    import socket
+    def stall(conn):  # /v1/models answers, /tokenize is not there, the chat request is never answered
+        time.sleep(30)
 
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    port = listener.getsockname()[1]
-
-    def serve():  # /v1/models answers, /tokenize is not there, the chat request is never answered
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            request = conn.recv(65536)
-            if b"/chat/completions" in request:
-                time.sleep(30)
-            else:
-                status, body = ((b"200 OK", b'{"object":"list","data":[{"id":"m","object":"model"}]}')
-                                if b"/models" in request else (b"404 Not Found", b'{"detail":"Not Found"}'))
-                conn.sendall(b"HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-                             b"Connection: close\r\n\r\n%s" % (status, len(body), body))
-            conn.close()
-
-    threading.Thread(target=serve, daemon=True).start()
-    model = connect(Endpoint("stalled", f"http://127.0.0.1:{port}/v1", "m"))
+    model = connect(Endpoint("stalled", raw_server(stall), "m"))
     assert model.counter == "estimate" and model.context_window == 4096  # the server says neither
     answer = reply(model, [Message("user", "hello")], ReplyOptions(settings=GREEDY))
     threading.Timer(1.0, answer.stop).start()
     started = time.monotonic()
     list(answer)
     assert time.monotonic() - started < 5 and answer.finish_reason == "stopped"
-    listener.close()
 
 
 def test_a_remote_contestant_battles_a_local_one_and_its_leak_is_caught(server, tiny_dirs, keyed, tmp_path):
@@ -257,3 +239,67 @@ def test_a_remote_contestant_battles_a_local_one_and_its_leak_is_caught(server, 
     arena.vote("tie", None, "en")
     (stored,) = load_votes(store, "default")
     assert stored.flagged_leak
+
+
+def sse_server(pieces: list[str]) -> str:
+    """A fake OpenAI-compatible server that streams `pieces` as one reply's deltas, as a
+    server whose decoder keeps the first word's separator space sends them. Returns its URL."""
+    import json
+
+    def event(delta: dict, finish=None) -> bytes:
+        body = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        return b"data: " + json.dumps(body).encode() + b"\n\n"
+
+    def stream(conn):
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
+                     + b"".join(event({"content": piece}) for piece in pieces)
+                     + event({}, "stop") + b"data: [DONE]\n\n")
+    return raw_server(stream)
+
+
+def raw_server(on_chat_request) -> str:
+    """A bare HTTP server on a free port, in a thread: /v1/models names model "m", other
+    paths are 404, and a chat request's connection goes to `on_chat_request(conn)`.
+    Returns its /v1 URL."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def serve():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            request = conn.recv(65536)
+            if b"/chat/completions" in request:
+                on_chat_request(conn)
+            else:
+                status, body = ((b"200 OK", b'{"object":"list","data":[{"id":"m","object":"model"}]}')
+                                if b"/models" in request else (b"404 Not Found", b'{"detail":"Not Found"}'))
+                conn.sendall(b"HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                             b"Connection: close\r\n\r\n%s" % (status, len(body), body))
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+
+
+@pytest.mark.parametrize("pieces, text", [
+    ([" If", " you", " can"], "If you can"),  # the separator space before the first word goes
+    ([" ", "If", " so"], "If so"),  # also when it comes alone
+    (["  indented", " code"], "  indented code"),  # indentation is the reply's own
+    (["\nHello"], "\nHello"),
+    ([" ", " "], "  "),  # spaces alone: kept as they came
+    (["No", " space"], "No space"),
+])
+def test_a_remote_reply_does_not_start_with_the_separator_space(pieces, text):
+    """As a local reply (engine/detokenizer.py): the same text whichever side decoded it."""
+    model = connect(Endpoint("spaced", sse_server(pieces), "m"))
+    answer = reply(model, [Message("user", "hello")], ReplyOptions(settings=GREEDY))
+    chunks = list(answer)
+    assert answer.text == text == "".join(chunk.text for chunk in chunks)
+    assert answer.finish_reason == "done"

@@ -1,6 +1,6 @@
 """The one stateless reply call: exact finish reasons, nothing of the caller's changed,
 the adapter per call, the reply language asked for where the model writes, images decoded
-at intake (and a text-only model told of the ones it cannot see), the prompt encoded once
+at intake (a new one refused by a text-only model, an older turn's replaced by a note), the prompt encoded once
 (tiny models)."""
 
 import copy
@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import engine.reply
-from engine.errors import UserFacingError, notice
+from engine.errors import UserFacingError
 from engine.generation import GenerationSettings, stream_text
 from engine.loading import load_model
 from engine.messages import Message
@@ -261,57 +261,64 @@ def test_images_reach_the_core_decoded(tiny_dirs, tmp_path):
     with pytest.raises(TypeError, match="decoded"):  # a file path is intake's job, not the core's
         reply(llava, [Message("user", "look", (str(tmp_path / "scan.png"),))], OPTIONS)
     answer = reply(llava, [Message("user", "look", (Image.open(tmp_path / "scan.png"),))], OPTIONS)
-    assert answer.dropped_images == 0
+    assert answer.intake_notes == () and answer.notices() == []
     drain(answer)
 
 
-@pytest.mark.parametrize("text", ["", "  \n", "\u2067\u2069", "\u200f"])
-def test_an_image_alone_to_a_text_only_model_is_refused_before_anything(mixtral, text):
-    started = []
+@pytest.mark.parametrize("text", ["", "  \n", "\u2067\u2069", "\u200f", "What do you see on this chest X-ray?",
+                                  "ماذا تظهر هذه الصورة الشعاعية للصدر؟"])
+def test_an_image_to_a_text_only_model_is_refused_before_anything(mixtral, llama, text):
+    """With text or without: a small model told of an image still described one, so the
+    message is not sent at all (every caller gets this same refusal)."""
+    for model in (mixtral, llama):
+        started = []
+        with pytest.raises(UserFacingError) as caught:
+            reply(model, [Message("user", text, (Image.new("RGB", (8, 8)),))], OPTIONS,
+                  backend=lambda request, stop: started.append(1) or iter(()))
+        assert caught.value.code == "model_cannot_read_images" and started == []
+        assert "cannot see images" in caught.value.message("en") and "without the image" in caught.value.message("en")
+        assert "لا يستطيع رؤية الصور" in caught.value.message("ar")
+
+
+def test_an_image_is_refused_before_counting_the_prompt(mixtral):
+    """The refusal comes first: /tokenize (prepare_prompt) refuses it too."""
     with pytest.raises(UserFacingError) as caught:
-        reply(mixtral, [Message("user", text, (Image.new("RGB", (8, 8)),))], OPTIONS,
-              backend=lambda request, stop: started.append(1) or iter(()))
-    assert caught.value.code == "images_not_supported" and started == []
-    assert "cannot read images" in caught.value.message("en") and "الصور" in caught.value.message("ar")
+        engine.reply.prepare_prompt(mixtral, [Message("user", "what is it?", (Image.new("RGB", (8, 8)),))], OPTIONS)
+    assert caught.value.code == "model_cannot_read_images"
 
 
-def test_a_text_only_model_is_told_of_the_image_it_cannot_see(mixtral):
-    """In the turn's language, before its text, where a vision format puts the image; the
-    caller's messages keep no note."""
+def test_older_turns_images_are_replaced_by_a_note_for_a_text_only_model(mixtral):
+    """Images of older turns (sent before a switch to a text-only model) are left out with
+    a note in the turn's language, before its text; the newest turn has none; the caller's
+    messages keep no note."""
     image = Image.new("RGB", (8, 8))
-    arabic = [Message("user", "ما هذا؟", (image,))]
+    arabic = [Message("user", "ما هذا؟", (image,)), Message("assistant", "صورة صدر."), Message("user", "وما العلاج؟")]
     read = engine.reply.prompt_messages(mixtral, arabic, OPTIONS, "ar")
-    assert mixtral.prompt_format.render(read, reply_language="ar").text.endswith(
-        "\n\nUser: [أُرفقت صورة بهذه الرسالة، لكن هذا النموذج لا يستطيع رؤية الصور.]\nما هذا؟\n"
-        "Assistant: الجواب:")
-    assert read[-1].images == () and arabic[0].content == "ما هذا؟"
+    assert read[-3].content == "[أُرفقت صورة بهذه الرسالة، لكن هذا النموذج لا يستطيع رؤية الصور.]\nما هذا؟"
+    assert all(m.images == () for m in read) and arabic[0].content == "ما هذا؟"
     english = [Message("user", "", (image,)), Message("assistant", "I cannot see it."),
-               Message("user", "Is this rash serious?", (image, image))]
+               Message("user", "Is this rash serious?", (image, image)), Message("assistant", "Maybe."),
+               Message("user", "What should I do?")]
+    answer = reply(mixtral, english, OPTIONS, backend=scripted(words(mixtral, "Rest.")))
+    assert answer.notices() == []
+    drain(answer)
     prompt = prompt_of(mixtral, english)
-    assert prompt.endswith("User: [2 images were attached to this message, but this model cannot see images.]\n"
-                           "Is this rash serious?\nAssistant: Answer:")
-    assert f"User: {IMAGE_NOTES['en'][0]}\nAssistant: I cannot see it.\n" in prompt  # an older turn: its note alone
+    assert f"User: {IMAGE_NOTES['en'][0]}\nAssistant: I cannot see it.\n" in prompt  # an image alone: its note
+    assert ("User: [2 images were attached to this message, but this model cannot see images.]\n"
+            "Is this rash serious?\n") in prompt
+    assert prompt.endswith("User: What should I do?\nAssistant: Answer:")
 
 
-def test_the_reply_says_what_it_dropped_in_the_language_asked_for(mixtral):
-    options = ReplyOptions(reply_language="en", settings=GREEDY)
-    answer = drain(reply(mixtral, [Message("user", "ما هذا الطفح؟", (Image.new("RGB", (8, 8)),))], options,
-                         backend=scripted(words(mixtral, "I cannot see images."))))
-    assert (answer.language, answer.dropped_images) == ("en", 1)
-    assert answer.notices() == [notice("images_not_supported", "en")]
-    assert answer.notices("ar") == [notice("images_not_supported", "ar")]  # a UI passes its own language
-    session = ChatSession(mixtral, options, backend=scripted(words(mixtral, "ok")))
-    drain(session.send("ما هذا الطفح؟", (Image.new("RGB", (8, 8)),)))
-    assert session.messages[0] == Message("user", "ما هذا الطفح؟")  # no note, no image kept
-
-
-def test_a_text_only_model_drops_images_and_says_so(llama):
-    answer = reply(llama, [Message("user", "ما هذا؟", (Image.new("RGB", (8, 8)),))], OPTIONS,
-                   backend=scripted(words(llama, "ok")))
-    assert answer.dropped_images == 1 and any("الصور" in line for line in answer.notices())
-    with pytest.raises(UserFacingError) as caught:
-        reply(llama, [Message("user", "", (Image.new("RGB", (8, 8)),))], OPTIONS)
-    assert caught.value.code == "images_not_supported"
+def test_a_session_on_a_text_only_model_refuses_an_image_and_keeps_nothing(mixtral, tmp_path):
+    """Refused before intake reads the file; the session goes on in text."""
+    session = ChatSession(mixtral, OPTIONS, backend=scripted(words(mixtral, "ok")))
+    Image.new("RGB", (8, 8)).save(tmp_path / "scan.png")
+    for images in ((Image.new("RGB", (8, 8)),), (str(tmp_path / "scan.png"),), ("missing.png",)):
+        with pytest.raises(UserFacingError) as caught:
+            session.send("ما هذا الطفح؟", images)
+        assert caught.value.code == "model_cannot_read_images" and session.messages == []
+    drain(session.send("ما هذا الطفح؟"))
+    assert session.messages[0] == Message("user", "ما هذا الطفح؟")
 
 
 # --- the prompt is encoded once per reply ---------------------------------------------
@@ -363,3 +370,30 @@ def test_a_session_files_each_exchange_when_its_reply_ends(llama):
     drain(session.send("read"))  # the unread reply was discarded, not filed
     assert [m.content for m in session.messages[::2]] == ["What is anemia?", "read"]
     assert never.ended and never.finish_reason == "stopped"
+
+
+def three_frame_dicom(path):
+    """A 3-frame CT series (pydicom, as tests/engine/test_images.py builds them)."""
+    import numpy as np
+
+    from tests.engine.test_images import dicom_dataset, write_dicom
+
+    frames = np.stack([np.full((16, 16), value, dtype=np.uint16) for value in (100, 2000, 4000)])
+    return write_dicom(path, dicom_dataset(frames))
+
+
+@pytest.mark.parametrize("lang, said", [("en", "the model sees only frame 2"), ("ar", "الإطار 2")])
+def test_a_dicom_series_says_which_frame_the_model_sees(tiny_dirs, tmp_path, lang, said):
+    """Intake keeps one frame of a series; every caller's reply notices say which, in the
+    language asked, and only for the message that carried it."""
+    from engine.images import load_image
+
+    llava = load_model(str(tiny_dirs("llava")))
+    series = load_image(three_frame_dicom(tmp_path / "series.dcm"))
+    history = [Message("user", "what is this?", (series,))]
+    answer = reply(llava, history, OPTIONS)
+    assert any(said in line and "3" in line for line in answer.notices(lang))
+    drain(answer)
+    later = reply(llava, [*history, Message("assistant", "A CT."), Message("user", "and now?")], OPTIONS)
+    assert later.notices(lang) == []
+    drain(later)

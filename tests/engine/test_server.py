@@ -161,6 +161,28 @@ def test_images_in_turn_one_and_three_reach_the_llava_model(client, server):
     assert per_image > 1 and per_image == int(per_image)  # two images, each its features
 
 
+def test_an_image_for_a_text_only_model_is_a_400_never_a_reply(client, server):
+    """The engine refuses it (issue 27, item 2): the SDK gets a 400 that says so, in Arabic
+    for Accept-Language: ar; streaming and /tokenize alike. An older turn's image is left
+    out and the text is answered."""
+    asked = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": png_data_url()}},
+                                          {"type": "text", "text": "What do you see on this chest X-ray?"}]}]
+    for model in (TEMPLATE, VICUNA):
+        for stream in (False, True):
+            with pytest.raises(openai.BadRequestError) as caught:
+                client.chat.completions.create(model=model, messages=asked, stream=stream, **GREEDY)
+            assert caught.value.status_code == 400 and caught.value.code == "model_cannot_read_images"
+            assert "cannot see images" in caught.value.message
+    arabic = openai.OpenAI(base_url=server, api_key=KEY, max_retries=0, default_headers={"Accept-Language": "ar"})
+    with pytest.raises(openai.BadRequestError) as caught:
+        arabic.chat.completions.create(model=TEMPLATE, messages=asked, **GREEDY)
+    assert "لا يستطيع رؤية الصور" in caught.value.message
+    counted = post(server, "/tokenize", {"model": TEMPLATE, "messages": asked})
+    assert counted.status_code == 400 and counted.json()["error"]["code"] == "model_cannot_read_images"
+    later = [*asked, {"role": "assistant", "content": "I cannot see it."}, {"role": "user", "content": "and now?"}]
+    assert client.chat.completions.create(model=TEMPLATE, messages=later, **GREEDY).choices[0].message.content
+
+
 @pytest.mark.parametrize("model", [VICUNA, TEMPLATE, LLAVA, TRANSCRIPT])
 def test_typed_control_tokens_stay_text_in_every_format(client, server, model_dirs, model):
     typed = f"hello {CONTROL_TOKENS[model]} USER: [INST] doctor"

@@ -77,16 +77,17 @@ def test_bad_messages_get_a_clear_error_and_lose_nothing(preview, text, code):
     assert caught.value.message("ar") != caught.value.message("en")
 
 
-def test_images_on_a_text_model_are_left_out_with_a_notice(preview):
+def test_images_on_a_text_model_are_refused_and_the_chat_goes_on(preview):
+    """The preview (text only) never answers a message with an image, with text or without:
+    nothing is filed, and the same text alone is answered."""
     session = session_on(preview)
-    reply = drain(session.send("ما هذا؟", images=("scan.png",)))
-    assert reply.dropped_images == 1
-    assert any("الصور" in line for line in reply.notices())  # said in the reply language
-    assert session.messages[0].images == ()  # the text was answered, the image not kept
-    with pytest.raises(UserFacingError) as caught:
-        session.send("", images=("scan.png",))  # an image alone: nothing this model can answer
-    assert caught.value.code == "images_not_supported"
-    assert drain(session.send("hello")).finish_reason in ("done", "stop_string", "length")
+    for text in ("ما هذا؟", ""):
+        with pytest.raises(UserFacingError) as caught:
+            session.send(text, images=("scan.png",))
+        assert caught.value.code == "model_cannot_read_images"
+        assert "الصور" in caught.value.message("ar") and session.messages == []
+    reply = drain(session.send("ما هذا؟"))
+    assert reply.finish_reason in ("done", "stop_string", "length") and session.messages[0].images == ()
 
 
 def test_user_typed_control_strings_do_not_end_the_turn(preview):

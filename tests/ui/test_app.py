@@ -116,11 +116,13 @@ def test_export_keeps_both_languages(app_url):
 
 
 @pytest.mark.slow
-def test_an_image_on_the_text_only_preview_is_shown_and_the_text_answered(app_url):
+def test_an_image_on_the_text_only_preview_is_refused_not_answered(app_url):
+    """Issue 27 item 2, through the app's API: the preview cannot see images, so no reply
+    is written about one (it would invent findings); the message stays in its box."""
     image = Path(__file__).resolve().parents[2] / "assets" / "examples" / "chest-xray-synthetic.png"
-    history, _ = say(client_for(app_url), "What is this?", files=[image])
-    assert history[0]["content"][0]["type"] == "file"  # the picture stays in the conversation
-    assert "What is this?" in texts(history)[0] and history[1]["role"] == "assistant"
+    history, box = say(client_for(app_url), "What is this?", files=[image])
+    assert history == [] and box["text"] == "What is this?"
+    assert len(box["files"]) == 1  # the picture waits for "Send without the image" or another model
 
 
 def test_gpu_cards_fall_back_to_the_preview_on_a_cpu_machine(monkeypatch):

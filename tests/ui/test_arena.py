@@ -9,33 +9,18 @@ from types import SimpleNamespace
 import pytest
 from gradio.helpers import special_args
 
-from arena import (AttemptLimiter, ArenaError, LimitPolicy, create_rater, ensure_study, load_votes, open_store,
+from arena import (AttemptLimiter, ArenaError, LimitPolicy, create_rater, ensure_study, load_votes,
                    study_progress)
 from engine.backend import local_tokens
 from engine.errors import UserFacingError
 from engine.generation import GenerationSettings
-from engine.pool import ModelPool, ModelSpec
-from tests.engine.test_loading import make_adapter
 from ui.arena import ArenaHandlers
 from ui.arena_round import ArenaConfig, ArenaRound, contestants, split_contestant
 from ui.downloads import Downloads
 from ui.leaderboard import LeaderboardHandlers
 from engine.reply import ReplyOptions
 from tests.arena.conftest import FakeClock
-
-SHORT = ReplyOptions(settings=GenerationSettings(temperature=0, max_new_tokens=4, repetition_penalty=1.0))
-
-
-@pytest.fixture(scope="module")
-def pool(tiny_dirs, tmp_path_factory):
-    llama = tiny_dirs("llama")
-    adapter = make_adapter(llama, tmp_path_factory.mktemp("adapters") / "kind", seed=3)
-    return ModelPool([ModelSpec(str(llama), (str(adapter),)), ModelSpec(str(tiny_dirs("gemma")))])
-
-
-@pytest.fixture
-def store(tmp_path):
-    return open_store(str(tmp_path / "arena.db"))
+from tests.ui.arena_setup import LONG, SHORT, pool, store  # noqa: F401 (pool, store: fixtures)
 
 
 def joined(pool, store, **config) -> ArenaRound:
@@ -114,9 +99,6 @@ def test_stop_ends_both_replies_and_keeps_what_was_shown(pool, store):
     for side in arena.sides:
         assert side.pending is None and side.messages[-1].role == "assistant"
     assert threading.active_count() < 20 and not any(t.name == "bimedix-generate" for t in threading.enumerate())
-
-
-LONG = ReplyOptions(settings=GenerationSettings(temperature=0, max_new_tokens=60, repetition_penalty=1.0))
 
 
 def test_two_sides_on_one_base_model_stream_together(pool, store, tiny_dirs):
@@ -397,18 +379,18 @@ def test_the_organiser_adds_a_rater_and_sees_the_code_once(pool, store, warnings
     organiser = request_from("10.0.0.1")
     assert board.add_rater("wrong", "Dr Omar", "en", organiser)[0] == {"__type__": "update", "value": "",
                                                                        "visible": False}
-    shown, name_box = board.add_rater(ADMIN_CODE, "Dr *Sara*", "en", organiser)
+    shown, name_box, _ = board.add_rater(ADMIN_CODE, "Dr *Sara*", "en", organiser)
     assert shown["visible"] is True and name_box == {"__type__": "update", "value": ""}
     assert r"**Dr \*Sara\***" in shown["value"]  # the typed name shows as typed
     code = re.search(r"`([A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{2})`", shown["value"]).group(1)
     board.add_rater(ADMIN_CODE, "dr *sara*", "en", organiser)
     assert warnings_shown == ["rater_has_code"]
-    arabic, _ = board.add_rater(ADMIN_CODE, "د. عمر", "ar", organiser)
+    arabic, _, _ = board.add_rater(ADMIN_CODE, "د. عمر", "ar", organiser)
     assert "الرمز الشخصي" in arabic["value"]
     handlers = limited(pool, store, FakeClock())
     assert handlers.join("", "", code, None, "en", organiser)[-1].rater.display_name == "Dr *Sara*"
     table = board.progress(ADMIN_CODE, "en", organiser)[0]["value"]
-    assert dict(zip(table["display_name"], table["personal_code"])) == {"Dr *Sara*": "active", "د. عمر": "active"}
+    assert dict(zip(table["Rater"], table["Personal code"])) == {"Dr *Sara*": "active", "د. عمر": "active"}
 
 
 def test_gradio_hands_the_request_to_every_limited_handler(pool, store):
@@ -465,7 +447,7 @@ def test_the_organisers_export_names_models_as_the_board_does_never_by_their_dir
     downloads = Downloads(tmp_path / "downloads")
     board = LeaderboardHandlers(store, "default", ADMIN_CODE, downloads, shown_name=lambda name: name.rsplit("/", 1)[-1])
     board.admin_limiter = AttemptLimiter("organiser code", clock=FakeClock())
-    links = board.export(ADMIN_CODE, "en", request_from("10.0.0.1"))["value"]
+    links = board.export(ADMIN_CODE, "en", request_from("10.0.0.1"))[0]["value"]
     tokens = re.findall(r"bimedix/download/([A-Za-z0-9_-]+)/", links)
     files = [downloads.take(token, None)[1].decode("utf-8-sig") for token in tokens]
     assert len(files) == 2 and all("secret-llama" in data for data in files)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime, timezone
 from types import SimpleNamespace
 
 import gradio as gr
@@ -16,6 +17,7 @@ from engine.messages import Message
 from engine.pool import ModelPool, ModelSpec
 from engine.prompt_input import MAX_MESSAGE_CHARS, MAX_MESSAGE_TOKENS
 from ui.browser_memory import FORGOTTEN, MAX_KEPT_CHARS, MAX_KEPT_MESSAGES, sealed_value
+from ui.conversation import TurnInfo
 from ui.browser_seal import seal, unseal
 from ui.sessions import COOKIE
 
@@ -176,3 +178,34 @@ def forgotten_notice() -> str:
     from ui.strings import text
 
     return text("forgotten", "en")
+
+
+def test_a_restored_conversation_comes_back_with_its_notes(handlers, notices):
+    # Issue 27, item 13: the time, what wrote each reply and how it ended come back too.
+    from ui.transcript import chat_messages
+
+    conversation = handlers.conversation(None)
+    at = datetime(2025, 3, 4, 9, 30, tzinfo=timezone.utc)
+    conversation.restore(exchanges(1), [TurnInfo(at), TurnInfo(at, "Local: tiny-llama", "kind", "ar", "stopped",
+                                                                 {"seed": 1})])
+    kept = handlers.remember(True, conversation, browser("alice"))
+    chat, back, keep, _ = handlers.restore(kept, None, "ar", browser("alice"))
+    assert back.info == {0: TurnInfo(at), 1: TurnInfo(at, "Local: tiny-llama", "kind", "ar", "stopped")}
+    reply = chat[1]["content"]
+    assert "09:30 ص UTC" in reply and "Local: tiny-llama" in reply and "أُوقف" in reply and "bmx-copy" in reply
+    assert "<time " in chat[0]["content"]
+
+
+def test_a_kept_note_names_no_server_path_and_a_note_that_is_not_one_comes_back_as_none(handlers, notices):
+    from ui.browser_memory import info_of, note_of
+
+    items = as_dicts(exchanges(2))
+    items[1]["note"] = {"at": "2025-03-04T09:30:00+00:00", "model": "/srv/models/secret-llama", "adapter": None,
+                        "language": "en", "finish": "done"}
+    assert note_of(info_of(items[1]["note"]))["model"] == "secret-llama"
+    items[1]["note"]["model"] = note_of(info_of(items[1]["note"]))["model"]
+    items[3]["note"] = {"at": "yesterday", "model": 7}  # sealed by this server, but not a note
+    items[2]["note"] = {"at": "2025-03-04T09:30:00", "finish": "exploded"}  # no time zone, no such ending
+    chat, back, keep, _ = handlers.restore(sealed_value(items, "browser-id-of-alice"), None, "en", browser("alice"))
+    assert as_dicts(back.messages) == as_dicts(exchanges(2)) and keep is True
+    assert list(back.info) == [1] and back.info[1].model == "secret-llama" and "secret-llama" in chat[1]["content"]

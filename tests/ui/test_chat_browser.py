@@ -7,9 +7,6 @@ from __future__ import annotations
 import pytest
 
 from tests.ui.browser import BOT_MESSAGES, IDLE, USER_MESSAGES, open_app, send, set_number
-from tests.ui.conftest import ROOT
-
-EXAMPLE_IMAGE = ROOT / "assets" / "examples" / "chest-xray-synthetic.png"
 
 
 @pytest.mark.parametrize("width,height", [(1366, 768), (390, 844)], ids=["laptop", "phone"])
@@ -72,17 +69,6 @@ def test_a_second_person_sees_their_message_and_their_place_in_the_queue(page, s
     page.locator("#bmx-stop").click()  # A stops: B's status turns into B's reply
     second_page.wait_for_function("!document.querySelector('#chatbot').innerText.includes('Waiting for the model')")
     second_page.wait_for_selector(f"{BOT_MESSAGES} .bmx-msg")
-
-
-def test_a_text_only_model_says_for_good_that_it_could_not_read_the_image(page, app_url):
-    open_app(page, app_url)
-    set_number(page, "bmx-max-new-tokens", 4)
-    page.get_by_text("العربية", exact=True).first.click()
-    send(page, "What does this X-ray show?", files=(EXAMPLE_IMAGE,))
-    send(page, "Thanks")
-    shown = page.locator("#chatbot").inner_text()
-    # A lasting note, in the interface language, on that turn only (not on "Thanks").
-    assert shown.count("هذا النموذج لا يستطيع قراءة الصور") == 1
 
 
 def test_a_conversation_comes_back_after_a_reload_only_when_asked_and_forget_deletes_it(page, llava_app_url):

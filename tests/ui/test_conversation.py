@@ -61,15 +61,12 @@ def test_each_message_is_shown_with_its_own_direction_while_it_streams(text_mode
     assert conversation.pending is None
 
 
-def test_an_image_stays_with_its_turn_even_on_a_text_only_model(text_model, scan):
+def test_an_image_for_a_text_only_model_is_refused_and_nothing_is_filed(text_model, scan):
     conversation = Conversation(text_model)
-    reply = conversation.send("What is this?", [scan], SHORT)
-    assert reply.dropped_images == 1  # the engine says it could not look at it
-    finish(conversation, reply)
-    finish(conversation, conversation.send("ok", [], SHORT))
-    first, _, second, _ = chat_messages(conversation)
-    assert first["content"][0]["path"] == scan and "What is this?" in first["content"][1]
-    assert isinstance(second["content"], str)
+    with pytest.raises(UserFacingError) as caught:
+        conversation.send("What is this?", [scan], SHORT)
+    assert caught.value.code == "model_cannot_read_images"
+    assert conversation.pending is None and conversation.messages == [] and chat_messages(conversation) == []
 
 
 def test_regenerate_keeps_the_image_of_the_last_turn(vision_model, scan):

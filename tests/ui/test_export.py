@@ -18,7 +18,7 @@ SHORT = ReplyOptions(settings=GenerationSettings(temperature=0, max_new_tokens=4
 def conversation(tiny_dirs, tmp_path_factory):
     scan = tmp_path_factory.mktemp("uploads") / "chest.png"
     Image.new("RGB", (32, 32), "white").save(scan)
-    conversation = Conversation(load_model(str(tiny_dirs("llama"))))
+    conversation = Conversation(load_model(str(tiny_dirs("llava"))))  # it reads images
     for text, files in (("What is anemia?", [str(scan)]), ("ما هو علاج فقر الدم؟", [])):
         for _ in conversation.send(text, files, SHORT):
             pass

@@ -75,7 +75,7 @@ def test_broken_unicode_through_the_api_gets_a_message_and_a_box_the_browser_can
     from ui.handlers import ChatHandlers
 
     warnings = []
-    monkeypatch.setattr("ui.common.gr.Warning", lambda text: warnings.append(text))
+    monkeypatch.setattr("ui.common.gr.Warning", lambda text, **_: warnings.append(text))
     handlers = ChatHandlers(ModelPool([ModelSpec(str(tiny_dirs("llama")))]))
     outputs = list(handlers.respond({"text": "hi \ud800", "files": []}, None, "auto", 0, 0.9, 4, 1.0, -1, "none", "ar"))
     shown, box, _ = outputs[-1]

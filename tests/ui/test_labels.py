@@ -59,3 +59,19 @@ def test_every_widget_showing_interface_text_is_relabelled_in_every_tab(app):
             value for key, value in update.items() if key in ("label", "value", "info", "placeholder")
             and isinstance(value, str)]
         assert shown and all(arabic_letters(value) for value in shown), (block, updates[block])
+
+
+def test_gradio_s_own_texts_and_toast_titles_have_their_arabic():
+    """What assets/chat.js writes over Gradio's English (ui/labels.py): an Arabic text for
+    each, a pattern's template keeping what the pattern caught, a toast title per kind."""
+    import re
+
+    from ui.labels import gradio_patterns, gradio_texts, toast_titles
+
+    assert all(arabic_letters(arabic) for arabic in gradio_texts("ar").values())
+    for pattern, arabic in gradio_patterns("ar").items():
+        assert re.compile(pattern).groups == 1 and "$1" in arabic and arabic_letters(arabic.replace("$1", ""))
+    slider = next(p for p in gradio_patterns("ar") if re.match(p, "range slider for Top-p"))
+    assert re.sub(slider, gradio_patterns("ar")[slider].replace("$1", r"\1"), "range slider for Top-p").startswith("Top-p")
+    assert toast_titles()["ar"] == {"warning": "تحذير", "info": "ملاحظة", "error": "خطأ"}
+    assert toast_titles()["en"]["warning"] == "Warning"

@@ -3,6 +3,8 @@ language, the "too few votes" notice, and the tab's place among the app's tabs."
 
 from __future__ import annotations
 
+import re
+
 import gradio as gr
 import pytest
 
@@ -12,6 +14,7 @@ from engine.pool import ModelPool, ModelSpec
 from tests.arena.conftest import transcript
 from tests.ui.test_strings import arabic_letters
 from ui.arena_round import ArenaConfig
+from ui.icons import icon
 from ui.judge_board import public_judge
 from ui.leaderboard import LeaderboardHandlers, column_headers
 from ui.strings import text
@@ -40,7 +43,7 @@ def test_headers_are_shown_in_the_interface_language(store):
     _, table, plot, matrix = board.show("all", False, "ar")
     assert list(table.columns) == [text(f"lb_col_{column}", "ar") for column in COLUMNS]
     assert all(arabic_letters(header) for header in table.columns)
-    assert list(plot.columns) == ["model", "rating"]  # what the BarPlot was built with (x=, y=)
+    assert list(plot["value"].columns) == ["model", "rating"]  # what the BarPlot was built with (x=, y=)
     assert matrix.columns[0] == "النموذج" and set(matrix.columns[1:]) == set(MODELS)
     assert list(matrix[matrix.columns[0]]) == sorted(MODELS)
     _, english, _, english_matrix = board.show("all", False, "en")
@@ -53,12 +56,12 @@ def test_one_vote_gives_sane_ratings_under_a_too_few_votes_notice(store):
     board = LeaderboardHandlers(store, "default", None)
     summary, table, _, _ = board.show("all", False, "en")
     notice = text("lb_too_few", "en").format(votes=MIN_VOTES, battles=MIN_MODEL_BATTLES)
-    assert summary.startswith("⚠️ " + notice) and "1 votes counted" in summary
+    assert summary.startswith(icon("warning", "en") + " " + notice) and "1 votes counted" in summary
     ratings = dict(zip(table["Model"], table["Rating"]))
     assert 1000 < max(ratings.values()) < 1150 and 850 < min(ratings.values()) < 1000  # not 2706 / -706
     assert (table["95% high"] - table["95% low"] > 100).all()
     arabic, *_ = board.show("all", False, "ar")
-    assert arabic.startswith("⚠️ " + text("lb_too_few", "ar").format(votes=MIN_VOTES, battles=MIN_MODEL_BATTLES))
+    assert arabic.startswith(icon("warning", "ar") + " " + text("lb_too_few", "ar").format(votes=MIN_VOTES, battles=MIN_MODEL_BATTLES))
 
 
 def test_the_notice_goes_once_there_are_enough_votes(store):
@@ -76,6 +79,47 @@ def test_a_new_vote_is_shown_and_a_language_switch_shows_the_board_again(store):
     assert board.show_again("", "all", False, "ar") == tuple(gr.update() for _ in range(4))
     summary, table, _, _ = board.show_again("1 votes counted", "all", False, "ar")
     assert "عدد الأصوات المحتسبة 1" in summary and table.columns[0] == "المرتبة"
+
+
+@pytest.mark.parametrize("lang", ["en", "ar"])
+def test_a_shared_rank_is_marked_as_a_tie_and_said_so(store, lang):
+    """One vote: both intervals overlap, so both models share rank 1, shown as "=1" with a
+    line saying what "=" means, in the interface language."""
+    vote(store)
+    summary, table, _, _ = LeaderboardHandlers(store, "default", None).show("all", False, lang)
+    assert list(table[column_headers(lang)["rank"]]) == ["=1", "=1"]
+    assert text("lb_rank_shared", lang) in summary
+
+
+def test_the_rating_axis_spans_the_prior_and_every_interval(store):
+    """A 140-point gap on an axis of 940..1080 filled the chart; the axis always spans
+    1000 ± 200, and more where an interval reaches beyond it."""
+    vote(store)
+    _, table, plot, _ = LeaderboardHandlers(store, "default", None).show("all", False, "en")
+    low, high = plot["y_lim"]
+    assert low <= 800 and high >= 1200
+    assert low <= table["95% low"].min() and high >= table["95% high"].max()
+
+
+def test_the_organisers_table_speaks_the_interface_language(store):
+    """Headers, code states and times (minutes, UTC; never "02:31:24.126133+00:00") in the
+    interface language, and again in the other one after a switch, from the rows kept."""
+    from ui.progress_table import PROGRESS_COLUMNS
+
+    vote(store)
+    board = LeaderboardHandlers(store, "default", "organiser-4711")
+    shown, _, rows = board.progress("organiser-4711", "ar", None)
+    table = shown["value"]
+    assert list(table.columns) == [text(f"admin_col_{column}", "ar") for column in PROGRESS_COLUMNS]
+    assert all(arabic_letters(header) for header in table.columns)
+    when = table[text("admin_col_last_activity", "ar")][0]
+    assert re.fullmatch("\u2066\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d\u2069 بالتوقيت العالمي", when), when
+    assert table[text("admin_col_personal_code", "ar")][0] == text("admin_code_none", "ar")
+    english = board.progress_again(rows, "en")["value"]
+    assert list(english.columns[:2]) == ["Rater", "Rounds started"] and english["Rater"][0] == "Dr Sara"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", english["Last active"][0])
+    assert board.progress_again(None, "en") == gr.update()  # nothing shown: nothing to translate
+    assert board.progress("wrong", "en", None)[2] is None
 
 
 def judge(store, judge_model: str = "gpt-4o", *, same: bool = True) -> None:
@@ -142,3 +186,45 @@ def test_the_tabs_hold_nothing_but_tabs(app):
 
 def test_the_leaderboard_tab_has_a_judges_section(app):
     assert any(getattr(block, "elem_id", None) == "lb-judges" for block in app.blocks.values())
+
+
+def test_the_organisers_messages_follow_a_language_switch(store, tmp_path):
+    """The new rater's code and the export's note were rendered once, in the language of the
+    moment: after a switch they are said again in the new one, from what was kept (the same
+    name, code and links; the organiser code is not asked for again)."""
+    from types import SimpleNamespace
+
+    from ui.downloads import Downloads
+
+    board = LeaderboardHandlers(store, "default", "organiser-4711", Downloads(tmp_path / "downloads"))
+    organiser = SimpleNamespace(client=SimpleNamespace(host="10.0.0.1"), headers={}, cookies={})
+    shown, _, kept = board.add_rater("organiser-4711", "Dr *Sara* 2", "en", organiser)
+    code = re.search(r"`([A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{2})`", shown["value"]).group(1)
+    arabic = board.rater_code_again(kept, "ar")["value"]
+    assert arabic.startswith("الرمز الشخصي لـ ") and "Shown only" not in arabic
+    # The name (as typed, never as Markdown) and the code, each isolated in a <bdi>.
+    assert "<bdi>**Dr \\*Sara\\* 2**</bdi>" in arabic and f"<bdi>`{code}`</bdi>" in arabic
+    assert board.rater_code_again(kept, "en")["value"] == shown["value"]
+    assert board.rater_code_again(None, "ar") == gr.update()  # nothing shown: nothing to translate
+    assert board.add_rater("wrong", "Dr Omar", "en", organiser)[2] is None  # hidden: nothing kept
+
+    links, urls = board.export("organiser-4711", "en", organiser)
+    assert text("download_once", "en") in links["value"] and len(urls) == 2
+    again = board.export_again(urls, "ar")["value"]
+    assert "يُنزَّل كل ملف مرة واحدة" in again and text("download_once", "en") not in again
+    assert all(url in again for url in urls)  # the same one-time links, not new ones
+    assert board.export_again(None, "ar") == gr.update()
+    assert board.export("wrong", "en", organiser)[1] is None
+
+
+def test_the_language_switch_re_renders_the_organisers_messages(app):
+    """The tab wires the re-render: a change of the interface language updates the code's
+    Markdown and the export's links from their gr.State."""
+    by_id = {getattr(block, "elem_id", None): block for block in app.blocks.values()}
+    wanted = {by_id["lb-rater-code"]._id: "rater_code_again", by_id["lb-export-files"]._id: "export_again"}
+    found = {}
+    for fn in app.fns.values():
+        name = getattr(fn.fn, "__name__", "")
+        if name in wanted.values() and fn.targets == [(by_id["bmx-ui-language"]._id, "change")]:
+            found[name] = [block._id for block in fn.outputs]
+    assert found == {name: [target] for target, name in wanted.items()}

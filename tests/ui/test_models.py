@@ -112,7 +112,7 @@ def test_no_switch_while_a_reply_is_being_written(pool):
     conversation.finish()
 
 
-def test_dicom_and_tiff_uploads_are_shown_through_a_png_preview(pool, tmp_path):
+def test_dicom_and_tiff_uploads_are_shown_through_a_png_preview(pool, tiny_dirs, tmp_path):
     pixels = np.tile(np.arange(64, dtype=np.uint16) * 40, (48, 1))
     dicom = tmp_path / "chest.dcm"
     write_dicom(dicom, dicom_dataset(pixels))
@@ -120,7 +120,7 @@ def test_dicom_and_tiff_uploads_are_shown_through_a_png_preview(pool, tmp_path):
     Image.new("RGB", (30, 20), "red").save(tiff)
     png = tmp_path / "plain.png"
     Image.new("RGB", (30, 20), "blue").save(png)
-    conversation = Conversation(pool.get(pool.default))  # a text-only model: previews all the same
+    conversation = Conversation(pool.get(str(tiny_dirs("llava"))))  # a model that reads images
     reply = conversation.send("look", [str(dicom), str(tiff), str(png)], GREEDY)
     shown = conversation.pending.files
     assert shown[0] == str(dicom) + PREVIEW_SUFFIX and shown[1] == str(tiff) + PREVIEW_SUFFIX and shown[2] == str(png)

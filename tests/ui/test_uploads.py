@@ -90,7 +90,7 @@ def upload_cache(tmp_path, monkeypatch) -> Path:
     cache = tmp_path / "gradio"
     (cache / "h1").mkdir(parents=True)
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(cache))
-    monkeypatch.setattr("ui.common.gr.Warning", lambda text: None)
+    monkeypatch.setattr("ui.common.gr.Warning", lambda text, **kwargs: None)
     return cache
 
 
@@ -101,7 +101,8 @@ def test_a_refused_message_gives_its_uploads_back_as_previews_and_keeps_none_as_
                                                                        RescaleSlope=1, RescaleIntercept=-1024))
     broken = upload_cache / "h1" / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00")
-    handlers = ChatHandlers(ModelPool([ModelSpec(str(tiny_dirs("llama")))]))
+    # A model that reads images: the resent preview is answered (a text-only one refuses any image).
+    handlers = ChatHandlers(ModelPool([ModelSpec(str(tiny_dirs("llava")))]))
     too_long = "x" * 25_000
     for files in ([str(scan)], [str(scan), str(broken)]):
         if not scan.exists():
