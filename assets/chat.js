@@ -68,6 +68,20 @@
                 if (current !== wanted) element.setAttribute(attribute, wanted);
             }
         }
+        // Screen-reader-only texts too: Gradio's status announcer says "common.complete"
+        // (a key its Arabic locale lacks) once a step ends.
+        for (const element of document.querySelectorAll('.sr-only')) {
+            if (element.closest('.bmx-msg') || element.children.length) continue;
+            const current = element.textContent.trim();
+            const english = 'bmxText' in element.dataset && current === element.dataset.bmxShownText
+                ? element.dataset.bmxText : current;
+            const arabic = translated(english);
+            if (!arabic) continue;
+            const wanted = language === 'ar' ? arabic : english;
+            element.dataset.bmxText = english;
+            element.dataset.bmxShownText = wanted;
+            if (current !== wanted) element.textContent = wanted;
+        }
     };
     // A toast's title: Gradio 6 writes its kind ("Warning", "Info", "Error"), whatever title
     // gr.Warning(title=...) sent; it becomes the interface language's (window.bmxToastTitles,
