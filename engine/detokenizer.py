@@ -80,15 +80,12 @@ class IncrementalDetokenizer:
         return delta
 
     def _without_separator(self, delta: str) -> str:
-        """The reply's first text without the separator space its first word carries;
-        a lone space is held until what follows it shows whether it is one."""
-        text = self._opening + delta
-        if text == " ":
-            self._opening = text
-            return ""
-        self._opening = None
-        if text[0] == " " and not text[1].isspace() and self._first_token_keeps_separator():
-            return text[1:]
+        """The reply's first text without the separator space its first word carries, if
+        the decoder kept it (`without_separator`); spaces alone are held until a word comes."""
+        opening = self._opening + delta
+        self._opening, text = without_separator(opening)
+        if self._opening is None and text != opening and not self._first_token_keeps_separator():
+            return opening  # a Llama-2-style decoder dropped the separator itself: this space is real
         return text
 
     def _first_token_keeps_separator(self) -> bool:
@@ -128,3 +125,15 @@ def _partial_stop_suffix(text: str, stop_strings: tuple[str, ...]) -> int:
                 longest = size
                 break
     return longest
+
+
+def without_separator(opening: str) -> tuple[str | None, str]:
+    """A reply's first text, local or remote: held while it is only spaces; once a word
+    comes, one space right before it is the tokenizer's separator (the first word's "▁" or
+    "Ġ", decoded) and goes. Indentation (two spaces or more) or a newline is the reply's
+    own. Returns (the text still held, or None once decided; the text to show)."""
+    if not opening.strip():
+        return opening, ""
+    if opening.startswith(" ") and not opening[1].isspace():
+        return None, opening[1:]
+    return None, opening

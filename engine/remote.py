@@ -17,6 +17,7 @@ import threading
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
+from engine.detokenizer import without_separator
 from engine.endpoints import (TOKENS_PER_IMAGE, TOKENS_PER_MESSAGE, RemoteModel, count_on_server, estimate_tokens,
                               remote_error)
 from engine.formats import REPLY_INSTRUCTIONS
@@ -148,7 +149,7 @@ def _stream(model: RemoteModel, payload: dict, options: ReplyOptions, stop: Repl
                     count += 1
                     text = choice.delta.content
                     if opening is not None:
-                        opening, text = _without_separator(opening + text)
+                        opening, text = without_separator(opening + text)
                     if text:
                         yield Chunk(text, count)
                 said = choice.finish_reason or said
@@ -167,18 +168,6 @@ def _stream(model: RemoteModel, payload: dict, options: ReplyOptions, stop: Repl
                                                     tokens=limit if said == "length" else 0, max_new_tokens=limit),
                 failure)
 
-
-def _without_separator(opening: str) -> tuple[str | None, str]:
-    """The reply's first text: held while it is only spaces; once a word comes, one space
-    right before it is the tokenizer's separator (the server decoded the first word's "▁"
-    or "Ġ") and goes, as engine/detokenizer.py drops it from local replies. Indentation
-    (two spaces or more) or a newline is the reply's own. Returns (text still held, or None
-    once decided; the text to show)."""
-    if not opening.strip():
-        return opening, ""
-    if opening.startswith(" ") and not opening[1].isspace():
-        return None, opening[1:]
-    return None, opening
 
 
 def _open(model: RemoteModel, payload: dict, stop: ReplyStop):

@@ -31,7 +31,7 @@ from engine.loading import LoadedModel
 from engine.messages import Message, without_bidi_controls
 from engine.prefix_cache import PREFIX_CACHES
 from engine.prompt_input import check_images_readable, newest_within_bounds
-from engine.reply import Reply, ReplyOptions, reads_images, reply
+from engine.reply import Reply, ReplyOptions, reply
 
 
 class ChatSession:
@@ -45,10 +45,6 @@ class ChatSession:
         self.messages: list[Message] = list(messages)
         self._current: Reply | None = None  # the reply being generated, if any
         self.conversation = uuid.uuid4().hex  # whose KV cache the replies reuse
-
-    @property
-    def reads_images(self) -> bool:
-        return reads_images(self.model)
 
     @property
     def busy(self) -> bool:
