@@ -116,6 +116,8 @@ def matching_category(text: str, patterns: _Patterns | None = None) -> str | Non
     return None
 
 
+# Cached as ui/bidi.render_message is: the chat re-renders every turn on each streamed chunk.
+@lru_cache(maxsize=4096)
 def emergency_notice(text: str) -> RedFlag | None:
     """The bilingual emergency notice for a message that describes an emergency, else None."""
     if not text or not text.strip():
