@@ -10,6 +10,12 @@ BOTH_STREAMING = """() => ['#arena-a', '#arena-b'].every(side => {
     const bot = document.querySelector(side + " [data-testid='bot']");
     return bot && bot.innerText.trim().length > 0;
 }) && document.querySelector('#arena-vote-tie').disabled"""
+STOP_WHILE_BOTH_STREAM = f"""() => {{
+    const stop = document.querySelector('#arena-stop');
+    if (!(({BOTH_STREAMING})() && !stop.disabled)) return false;
+    stop.click();
+    return true;
+}}"""
 
 
 def test_both_sides_stream_together_and_a_stopped_battle_takes_a_tie(page, shared_base_arena_url, screenshot):
@@ -21,9 +27,11 @@ def test_both_sides_stream_together_and_a_stopped_battle_takes_a_tie(page, share
     assert page.locator("#arena-turns").is_hidden()  # one batch: no taking turns to announce
     page.locator("#arena-input textarea").fill("Tell me everything about anemia.")
     page.locator("#arena-send").click()
-    page.wait_for_function(BOTH_STREAMING, polling=20, timeout=120_000)
+    # Stop is clicked in the page in the same poll that sees both sides writing: a tiny model
+    # may end its reply within the moment a click from here would take, and Stop is enabled
+    # only while replies run.
+    page.wait_for_function(STOP_WHILE_BOTH_STREAM, polling=20, timeout=120_000)
     screenshot("arena-both-streaming")
-    page.locator("#arena-stop").click()
     page.wait_for_function("!document.querySelector('#arena-vote-tie').disabled", timeout=60_000)
     assert all(page.locator(vote).is_enabled() for vote in VOTES)
     for side in ("#arena-a", "#arena-b"):  # what was written before Stop stays, on both sides
