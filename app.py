@@ -17,9 +17,12 @@ import signal
 import sys
 
 from engine.admission import DEFAULT_LIMIT, PER_BROWSER, Admission
+from engine.continuous import DEFAULT_BATCH_ROWS
 from engine.endpoints import load_endpoints
+from engine.engines import CHOICES, ENGINE_HELP, choose_engine
 from engine.network import is_loopback
-from engine.pool import ModelPool, ModelSpec
+from engine.pool import ModelPool, ModelSpec, gpu_available
+from engine.vllm_managed import vllm_found
 from ui.temp_folder import (StartupRefused, check_port_free, make_private, prepare_temp_folder,
                              release_temp_folder, sweep_abandoned_uploads)
 
@@ -27,11 +30,11 @@ log = logging.getLogger("bimedix.app")
 
 
 def model_specs(models: list[str], adapters: list[str], load_in_4bit: bool | None,
-                default_adapter: str | None = None) -> list[ModelSpec]:
+                default_adapter: str | None = None, engine: str = "transformers") -> list[ModelSpec]:
     names = [name.strip() for entry in models for name in entry.split(",") if name.strip()] or ["preview"]
     names = list(dict.fromkeys(names))  # a model named twice is offered once
     return [ModelSpec(name, tuple(adapters) if index == 0 else (), load_in_4bit,
-                      default_adapter if index == 0 else None)
+                      default_adapter if index == 0 else None, engine)
             for index, name in enumerate(names)]
 
 
@@ -93,6 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--default-adapter", default=None,
                         help="the adapter (of the first model) a new conversation starts with, by name "
                              "(default: none, the bare base model)")
+    parser.add_argument("--engine", default=None, choices=CHOICES, help=ENGINE_HELP)
     parser.add_argument("--load-in-4bit", action="store_true", default=None, help="quantize to 4-bit nf4")
     parser.add_argument("--preload", action="store_true", default=bool(os.environ.get("SPACES_ZERO_GPU")),
                         help="load every model at start (always on ZeroGPU, whose GPU worker is forked "
@@ -121,6 +125,9 @@ def main(argv: list[str] | None = None) -> None:
                             "client is the address it connects from)")
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    parser.add_argument("--max-batch", type=int, default=DEFAULT_BATCH_ROWS, metavar="N",
+                        help="replies to different people decoded together on one model, sharing each step "
+                             f"(engine/continuous.py; 1: one at a time; default {DEFAULT_BATCH_ROWS})")
     parser.add_argument("--max-concurrency", type=int, default=1,
                         help="replies generated at once on each loaded model (default 1)")
     parser.add_argument("--max-queue", type=int, default=DEFAULT_LIMIT,
@@ -143,8 +150,9 @@ def main(argv: list[str] | None = None) -> None:
         logins = auth_pairs(args.auth)
     except ValueError as error:
         parser.error(str(error))
-    if min(args.max_queue, args.max_replies_per_browser, args.max_replies_per_address or 1) < 1:
-        parser.error("--max-queue, --max-replies-per-browser and --max-replies-per-address must be at least 1")
+    if min(args.max_queue, args.max_replies_per_browser, args.max_replies_per_address or 1, args.max_batch) < 1:
+        parser.error("--max-queue, --max-replies-per-browser, --max-replies-per-address and --max-batch "
+                     "must be at least 1")
     if args.kv_cache_mb is not None and args.kv_cache_mb < 0:
         parser.error("--kv-cache-mb must be 0 (off) or more")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -175,10 +183,13 @@ def main(argv: list[str] | None = None) -> None:
     try:
         endpoints = load_endpoints(args.endpoints) if args.endpoints else []
         models = args.model or ([] if endpoints else [os.environ.get("BIMEDIX_MODEL", "preview")])
-        specs = model_specs(models, args.adapter, args.load_in_4bit, args.default_adapter) if models else []
+        engine = choose_engine(args.engine, gpu_available, vllm_found)
+        log.info("engine for local models: %s (%s)", engine.name, engine.reason)
+        specs = model_specs(models, args.adapter, args.load_in_4bit, args.default_adapter,
+                            engine.name) if models else []
         specs += [ModelSpec(endpoint.name) for endpoint in endpoints if endpoint.name not in {s.name for s in specs}]
         pool = ModelPool(specs, replies_per_model=args.max_concurrency, endpoints=endpoints,
-                         api_key_env=args.api_key_env)
+                         api_key_env=args.api_key_env, batch_rows=args.max_batch)
     except (OSError, ValueError) as error:
         parser.error(str(error))
     if args.kv_cache_mb is not None:

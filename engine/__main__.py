@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from engine.cards import resolve_card
+from engine.engines import ENGINE_HELP
 from engine.errors import InvalidSetting, UserFacingError
 from engine.generation import GenerationSettings
 
@@ -17,6 +18,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="BiMediX Chat engine: terminal chat, prompt inspection, an OpenAI-compatible server.")
 
 ModelOption = Annotated[str, typer.Option("--model", "-m", help="model card name (bimedix-bi, bimedix2-8b, preview, ...) or a local checkpoint directory")]
+EngineOption = Annotated[Optional[str], typer.Option("--engine", help=ENGINE_HELP)]
 FormatOption = Annotated[Optional[str], typer.Option("--format", help="prompt format name (vicuna, llama3_llava, transcript, chat_template); default: the card's")]
 
 
@@ -35,6 +37,7 @@ def chat(
     image: Annotated[Optional[list[Path]], typer.Option(help="image or DICOM file attached to the first message (repeatable)")] = None,
     endpoints: Annotated[Optional[Path], typer.Option(help="YAML file of remote models; --model may then name one")] = None,
     api_key_env: Annotated[Optional[str], typer.Option(help="variable holding the key of an openai:MODEL@URL model (default OPENAI_API_KEY)")] = None,
+    engine: EngineOption = None,
 ) -> None:
     """Multi-turn chat: one message per line on stdin, replies streamed to stdout.
 
@@ -55,7 +58,7 @@ def chat(
     except InvalidSetting as error:
         raise typer.BadParameter(error.message("en"), param_hint="--" + error.name.replace("_", "-")) from None
     loaded = _open_model(model, [str(p) for p in adapter or []], load_in_4bit or None, prompt_format, endpoints,
-                         api_key_env)
+                         api_key_env, engine)
     # The CLI's own state: its history (the session) and its options, the adapter included.
     session = ChatSession(loaded, ReplyOptions(lang, settings, adapter=loaded.default_adapter))
     _err(f"[{loaded.card.title}] {loaded.card.notice}".strip())
@@ -93,12 +96,18 @@ def _say_commands() -> None:
     _err(f"{notice('cli_commands', 'en')}\n{notice('cli_commands', 'ar')}")
 
 
-def _open_model(model: str, adapters: list[str], load_in_4bit, prompt_format, endpoints, api_key_env):
+def _open_model(model: str, adapters: list[str], load_in_4bit, prompt_format, endpoints, api_key_env,
+                engine: str | None = None):
     """engine.pool.open_model, its failures said on the terminal."""
+    from engine.engines import requested_engine
     from engine.pool import open_model
 
     try:
-        return open_model(model, adapters, load_in_4bit, prompt_format, endpoints, api_key_env)
+        requested_engine(engine)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--engine / BIMEDIX_ENGINE") from None
+    try:
+        return open_model(model, adapters, load_in_4bit, prompt_format, endpoints, api_key_env, engine)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--model") from None
     except UserFacingError as error:
@@ -203,8 +212,10 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     api_key_env: Annotated[Optional[str], typer.Option(help="environment variable holding the API key clients must send (Authorization: Bearer KEY)")] = None,
     no_auth: Annotated[bool, typer.Option("--no-auth", help="serve beyond loopback without a key, on purpose")] = False,
-    max_concurrency: Annotated[int, typer.Option(help="replies generated at once on each model")] = 1,
+    max_concurrency: Annotated[int, typer.Option(help="replies generated at once, each alone, where they cannot be batched (adapters, images)")] = 1,
     max_queue: Annotated[int, typer.Option(help="requests held at once, generating or waiting; beyond it: HTTP 503")] = 16,
+    engine: EngineOption = None,
+    max_batch: Annotated[int, typer.Option(help="replies decoded together on one model, sharing each step (engine/continuous.py); 1: one at a time")] = 16,
 ) -> None:
     """An OpenAI-compatible server: GET /v1/models, POST /v1/chat/completions (streamed or not)."""
     import os
@@ -222,10 +233,10 @@ def serve(
     if not is_loopback(host) and not key and not no_auth:
         raise typer.BadParameter(f"--host {host} serves beyond this machine: give --api-key-env VAR, "
                                  "or --no-auth if it is meant to be open", param_hint="--host")
-    if max_concurrency < 1 or max_queue < 1:
-        raise typer.BadParameter("--max-concurrency and --max-queue must be at least 1")
+    if min(max_concurrency, max_queue, max_batch) < 1:
+        raise typer.BadParameter("--max-concurrency, --max-queue and --max-batch must be at least 1")
     loaded = _load_for_serving(list(dict.fromkeys(model or ["preview"])), [str(p) for p in adapter or []],
-                               load_in_4bit or None, max_concurrency, prompt_format)
+                               load_in_4bit or None, max_concurrency, prompt_format, engine, max_batch)
     named = dict(zip(public_names(loaded).values(), loaded.values()))
     _err(f"serving {', '.join(named)} on http://{host}:{port}/v1")
     uvicorn.run(create_app(named, Admission(max_queue), key), host=host, port=port, log_level="info",
@@ -233,19 +244,28 @@ def serve(
 
 
 def _load_for_serving(names: list[str], adapters: list[str], load_in_4bit, concurrency: int,
-                      prompt_format: str | None) -> dict:
+                      prompt_format: str | None, engine: str | None = None, batch_rows: int = 1) -> dict:
     from engine.backend import set_concurrency
-    from engine.loading import load_model
+    from engine.continuous import set_batching
+    from engine.endpoints import RemoteModel
+    from engine.engines import requested_engine
+    from engine.pool import open_model
 
+    try:
+        requested_engine(engine)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--engine / BIMEDIX_ENGINE") from None
     loaded = {}
     for index, name in enumerate(names):
         try:
-            loaded[name] = load_model(name, adapters if index == 0 else [], load_in_4bit,
-                                      prompt_format=prompt_format if index == 0 else None)
+            loaded[name] = open_model(name, adapters if index == 0 else [], load_in_4bit,
+                                      prompt_format if index == 0 else None, engine=engine)
         except (UserFacingError, ValueError) as error:
             detail = error.message("en") if isinstance(error, UserFacingError) else str(error)
             raise typer.BadParameter(detail, param_hint="--model") from None
-        set_concurrency(loaded[name].key, concurrency)
+        if not isinstance(loaded[name], RemoteModel):  # vLLM batches its own requests
+            set_concurrency(loaded[name].key, concurrency)
+            set_batching(loaded[name].key, batch_rows)
     return loaded
 
 

@@ -132,7 +132,9 @@ def queue_position(thread_id: int) -> int | None:
         for waiters in _WAITING.values():
             if thread_id in waiters:
                 return waiters.index(thread_id) + 1
-    return None
+    from engine.continuous import batch_queue_position
+
+    return batch_queue_position(thread_id)
 
 
 def worker_tokens(request: GenerationRequest, stop_event: StopSignal | None = None) -> Iterator[int]:
@@ -196,7 +198,15 @@ def adapter_lock(key: str) -> threading.Lock:
 
 
 def local_tokens(request: GenerationRequest, stop_event: StopSignal) -> Iterator[int]:
-    """The default backend: take a reply slot, then generate in this process."""
+    """The default backend: with the model's continuous batching on, join its batch
+    (engine/continuous.py); else, and for what cannot be batched, take a reply slot and
+    generate in this process."""
+    from engine.continuous import batcher_for
+
+    batcher = batcher_for(request)
+    if batcher is not None:
+        yield from batcher.tokens(request, stop_event)
+        return
     with reply_slot(request.model_key, stop_event) as free:
         if free and not stop_event.is_set():
             yield from worker_tokens(request, stop_event)

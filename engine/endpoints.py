@@ -145,6 +145,24 @@ class NoAdapters:
         return []
 
 
+@dataclass(frozen=True)
+class ServedAdapters:
+    """Adapters a server serves by name (vLLM's LoRA modules): a request names one as its model."""
+
+    served: tuple[str, ...]
+    default: str | None = None
+
+    def names(self) -> list[str]:
+        return list(self.served)
+
+
+@dataclass(frozen=True)
+class ServerFormat:
+    """What the prompt builder asks of a format, for a server that renders its own."""
+
+    default_system: str = ""
+
+
 @dataclass(eq=False)
 class RemoteModel:
     """What the app holds for a remote model: the parts of LoadedModel that screens read
@@ -157,14 +175,25 @@ class RemoteModel:
     reads_images: bool
     counter: str  # "tokenizer", "server" or "estimate": how prompt tokens are counted
     tokenizer: object | None = None
-    adapters: NoAdapters = field(default_factory=NoAdapters)
+    adapters: NoAdapters | ServedAdapters = field(default_factory=NoAdapters)
     default_reply_tokens: int = REMOTE_REPLY_TOKENS
-    default_adapter: None = None
+    default_adapter: str | None = None
     vision: None = None
+    prompt_format: ServerFormat = field(default_factory=ServerFormat)
+    # Its chat template is engine/chat_templates' and takes `reply_language` (engine/remote.py).
+    template_asks_language: bool = False
+    # A server the app started and watches (engine/vllm_managed.ManagedVllm): its state
+    # words a failed reply ("restarting, about N s").
+    supervisor: object | None = None
 
     @property
     def key(self) -> str:
         return f"remote:{self.endpoint.name}"
+
+    @property
+    def engine(self) -> str:
+        """"vllm" for a vLLM this app started; "remote" for a server run elsewhere."""
+        return "vllm" if self.supervisor is not None else "remote"
 
 
 def connect(endpoint: Endpoint) -> RemoteModel:
@@ -223,11 +252,14 @@ def _server_counts(client, endpoint: Endpoint) -> bool:
     return True
 
 
-def count_on_server(client, endpoint: Endpoint, messages: list[dict]) -> int:
+def count_on_server(client, endpoint: Endpoint, messages: list[dict], template_kwargs: dict | None = None) -> int:
     """The prompt's token count by the server's own template and tokenizer (vLLM's route)."""
     import httpx
 
-    response = httpx.post(f"{endpoint.server_root}/tokenize", json={"model": endpoint.model, "messages": messages},
+    body = {"model": endpoint.model, "messages": messages}
+    if template_kwargs:
+        body["chat_template_kwargs"] = template_kwargs
+    response = httpx.post(f"{endpoint.server_root}/tokenize", json=body,
                           headers={"Authorization": f"Bearer {client.api_key}"}, timeout=10.0)
     response.raise_for_status()
     return int(response.json()["count"])

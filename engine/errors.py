@@ -171,6 +171,22 @@ MESSAGES = MappingProxyType({
         "en": "The server of {model} refused the request ({detail}). Your message was kept.",
         "ar": "رفض خادم {model} الطلب ({detail}). تم الاحتفاظ برسالتك.",
     },
+    "engine_restarting": {
+        "en": "The server that runs {model} (vLLM) stopped and is being restarted, about {seconds} s. "
+              "Your message was kept; send it again then.",
+        "ar": "توقّف الخادم الذي يشغّل {model} (vLLM) وتجري إعادة تشغيله، نحو {seconds} ثانية. "
+              "تم الاحتفاظ برسالتك؛ أرسلها مرة أخرى بعد ذلك.",
+    },
+    "engine_failed": {
+        "en": "The server that runs {model} (vLLM) stopped several times and was not restarted again. "
+              "Your message was kept; please tell the person who runs this app.",
+        "ar": "توقّف الخادم الذي يشغّل {model} (vLLM) عدة مرات ولم تُعَد تشغيله. "
+              "تم الاحتفاظ برسالتك؛ يرجى إبلاغ من يدير هذا التطبيق.",
+    },
+    "vllm_unavailable": {
+        "en": "vLLM could not be started ({detail}), so {model} runs in this process instead.",
+        "ar": "تعذّر تشغيل vLLM ({detail})، لذلك يعمل {model} داخل هذه العملية بدلًا منه.",
+    },
     "model_loading": {
         "en": "Loading {model}… this can take a few minutes the first time.",
         "ar": "جارٍ تحميل {model}… قد يستغرق ذلك بضع دقائق في المرة الأولى.",

@@ -29,6 +29,7 @@ class LoadedModel:
     load_in_4bit: bool
     vision: VisionInputs | None = None  # set for models that read images
     key: str = ""  # how generation requests name this model (engine/backend.py)
+    engine = "transformers"  # what runs it (engine/engines.py)
 
     def __post_init__(self) -> None:
         from engine.backend import register

@@ -12,16 +12,20 @@ model. Loading happens once per model even when several sessions ask at the same
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from engine.backend import set_concurrency
+from engine.continuous import set_batching
 from engine.cards import ModelCard, resolve_card
 from engine.endpoints import Endpoint, RemoteModel, connect, is_remote, parse_remote, remote_card
+from engine.engines import choose_engine
 from engine.errors import UserFacingError
 from engine.loading import LoadedModel, load_model
+from engine.vllm_managed import vllm_found
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,8 @@ class ModelSpec:
     load_in_4bit: bool | None = field(default=None, metadata={"help": "None: the card's default"})
     default_adapter: str | None = field(default=None, metadata={
         "help": "the adapter a new conversation starts with (a loaded adapter's name); None: the bare model"})
+    engine: str = field(default="transformers", metadata={
+        "help": "what runs it: transformers (in this process) or vllm (started by the app); engine/engines.py"})
 
 
 def needs_gpu(card: ModelCard) -> bool:
@@ -72,25 +78,47 @@ def public_names(names, endpoints: dict[str, Endpoint] | None = None) -> dict[st
 
 def open_model(name: str, adapters: Sequence[str] = (), load_in_4bit: bool | None = None,
                prompt_format: str | None = None, endpoints_file: str | Path | None = None,
-               api_key_env: str | None = None) -> LoadedModel | RemoteModel:
-    """One model for a command-line tool: a local card or directory loaded, or a remote one
+               api_key_env: str | None = None, engine: str | None = None) -> LoadedModel | RemoteModel:
+    """One model for a command-line tool: a local card or directory on `engine`
+    (engine/engines.py: the flag, $BIMEDIX_ENGINE, else auto), or a remote one
     (openai:MODEL@URL, or a name in `endpoints_file`) connected to, its server asked once.
-    Raises ValueError for a malformed remote spec, UserFacingError when its server
-    cannot be used."""
+    Raises ValueError for a malformed remote spec or an unknown engine, UserFacingError
+    when its server cannot be used."""
     from engine.endpoints import load_endpoints
 
     declared = {e.name: e for e in load_endpoints(endpoints_file)} if endpoints_file else {}
     if name in declared or is_remote(name):
         return connect(declared.get(name) or parse_remote(name, api_key_env))
+    choice = choose_engine(engine, gpu_available, vllm_found)
+    if choice.name == "vllm":
+        served, problem = open_on_vllm_or_say_why(resolve_card(name, prompt_format), adapters)
+        if served is not None:
+            return served
+        print(problem.message("en"), file=sys.stderr, flush=True)
     return load_model(name, list(adapters), load_in_4bit, prompt_format=prompt_format)
+
+
+def open_on_vllm_or_say_why(card: ModelCard, adapters: Sequence[str]) -> tuple[RemoteModel | None, UserFacingError | None]:
+    """`card` on a vLLM this process starts, or None and why it could not start (logged;
+    the caller then runs the model in this process)."""
+    from engine.vllm_engine import open_on_vllm
+    from engine.vllm_managed import VllmFailed, VllmSettings
+
+    try:
+        return open_on_vllm(card, adapters, VllmSettings(gpu=gpu_available())), None
+    except VllmFailed as error:
+        log.warning("vLLM could not start for %s: %s. It runs in this process instead.", card.title, error)
+        return None, UserFacingError("vllm_unavailable", model=card.title, detail=str(error)[:300])
 
 
 class ModelPool:
     def __init__(self, specs: Sequence[ModelSpec], replies_per_model: int = 1,
                  loader: Callable[..., LoadedModel] = load_model, has_gpu: Callable[[], bool] = gpu_available,
-                 endpoints: Sequence[Endpoint] = (), api_key_env: str | None = None):
+                 endpoints: Sequence[Endpoint] = (), api_key_env: str | None = None, batch_rows: int = 1):
         """`endpoints`: remote models by name (engine/endpoints.py); a spec named
         openai:MODEL@URL is one too, its key in `api_key_env` (default OPENAI_API_KEY).
+        `replies_per_model`: replies generated at once, each alone, where they cannot be
+        batched; `batch_rows`: replies decoded together where they can (engine/continuous.py).
         Raises ValueError for a malformed openai: spec."""
         if not specs:
             raise ValueError("a model pool needs at least one model")
@@ -101,9 +129,11 @@ class ModelPool:
         self.cards = {name: remote_card(self.endpoints[name]) if name in self.endpoints else _card_or_none(name)
                       for name in self.specs}
         self.replies_per_model = replies_per_model
+        self.batch_rows = batch_rows
         self._loader = loader
         self._has_gpu = has_gpu
         self._loaded: dict[str, LoadedModel] = {}
+        self.engine_problems: dict[str, UserFacingError] = {}  # a model not on the engine asked for, and why
         self._locks = {name: threading.Lock() for name in self.specs}
         self.default = specs[0].name
         self._public = public_names(self.specs, self.endpoints)
@@ -161,7 +191,7 @@ class ModelPool:
         """Load the default model; if it cannot be, the preview model and the reason why
         (a UserFacingError, so the screen can word it in either language)."""
         try:
-            return self.get(self.default), None
+            return self.get(self.default), self.engine_problems.get(self.default)
         except UserFacingError as error:
             if self.default == PREVIEW:
                 raise
@@ -201,6 +231,10 @@ class ModelPool:
                                       detail=str(error).replace(name, public)) from error
         if needs_gpu(card) and not self._has_gpu():
             raise UserFacingError("model_needs_gpu", model=card.title)
+        if spec.engine == "vllm":
+            served = self._on_vllm(name, card)
+            if served is not None:
+                return served
         try:
             loaded = self._loader(card, list(spec.adapters), spec.load_in_4bit)
         except UserFacingError:
@@ -210,4 +244,13 @@ class ModelPool:
             raise UserFacingError("model_load_failed", model=card.title,
                                   detail=f"{type(error).__name__}: {error}"[:300]) from error
         set_concurrency(loaded.key, self.replies_per_model)
+        set_batching(loaded.key, self.batch_rows)
         return loaded
+
+    def _on_vllm(self, name: str, card: ModelCard) -> RemoteModel | None:
+        """The model on a vLLM this app starts; None (and the reason kept, for the screen)
+        when vLLM cannot start: the model then runs in this process."""
+        served, problem = open_on_vllm_or_say_why(card, self.specs[name].adapters)
+        if problem is not None:
+            self.engine_problems[name] = problem
+        return served

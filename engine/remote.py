@@ -20,6 +20,7 @@ from typing import Iterator, Sequence
 from engine.detokenizer import without_separator
 from engine.endpoints import (TOKENS_PER_IMAGE, TOKENS_PER_MESSAGE, RemoteModel, count_on_server, estimate_tokens,
                               remote_error)
+from engine.errors import UserFacingError
 from engine.formats import REPLY_INSTRUCTIONS
 from engine.generation import Chunk, finish_reason
 from engine.history import fit_history
@@ -51,7 +52,8 @@ def remote_reply(model: RemoteModel, messages: Sequence[Message], options: Reply
     budget = prompt_budget(model, options)  # never negative: a reply longer than the context is refused
     fitted = fit_history(history, lambda candidate: count_prompt(model, candidate, asked), budget)
     stop = ReplyStop(stop_event)
-    chunks = _stream(model, _payload(model, fitted.encoding.messages, options), options, stop)
+    chunks = _stream(model, _payload(model, fitted.encoding.messages, options, template_kwargs(model, asked)),
+                     options, stop)
     return Reply(language, fitted.dropped_turns, fitted.prompt_tokens, chunks, stop,
                  intake_notes=intake_notes(messages))
 
@@ -59,19 +61,27 @@ def remote_reply(model: RemoteModel, messages: Sequence[Message], options: Reply
 def count_prompt(model: RemoteModel, messages: Sequence[Message], reply_language: str | None) -> CountedPrompt:
     """The OpenAI messages for a candidate history and their token count: by the local
     tokenizer, the server's /tokenize, or the conservative estimate (`model.counter`)."""
-    wire = openai_messages(messages, reply_language)
+    templated = template_kwargs(model, reply_language)
+    wire = openai_messages(messages, None if templated else reply_language)
     text_only = [{"role": m["role"], "content": _text_of(m["content"])} for m in wire]
     images = sum(len(m.images) for m in messages)
     if model.counter == "tokenizer":
         count = _count_locally(model.tokenizer, text_only)
     elif model.counter == "server":
         try:
-            count = count_on_server(model.client, model.endpoint, text_only)
+            count = count_on_server(model.client, model.endpoint, text_only, templated)
         except Exception as error:  # down since it connected: said like any other failure
-            raise remote_error(error, model.endpoint) from error
+            raise server_error(model, error) from error
     else:
         count = estimate_tokens(text_only)
     return CountedPrompt(wire, count + images * TOKENS_PER_IMAGE)
+
+
+def template_kwargs(model: RemoteModel, reply_language: str | None) -> dict:
+    """For a server whose chat template is engine/chat_templates' (a vLLM the app started):
+    the reply language as the template's own variable, so the request is asked for where
+    the in-process engine asks for it. Else {}: the request closes the newest user turn."""
+    return {"reply_language": reply_language} if model.template_asks_language and reply_language else {}
 
 
 def _count_locally(tokenizer, messages: list[dict]) -> int:
@@ -110,9 +120,10 @@ def _text_of(content) -> str:
     return content if isinstance(content, str) else "\n".join(p["text"] for p in content if p["type"] == "text")
 
 
-def _payload(model: RemoteModel, messages: list[dict], options: ReplyOptions) -> dict:
+def _payload(model: RemoteModel, messages: list[dict], options: ReplyOptions, templated: dict | None = None) -> dict:
     settings = options.settings
-    payload = {"model": model.endpoint.model, "messages": messages, "max_tokens": settings.max_new_tokens,
+    served = options.adapter or model.endpoint.model  # an adapter is a model of its own on the server
+    payload = {"model": served, "messages": messages, "max_tokens": settings.max_new_tokens,
                "temperature": settings.temperature, "stream": True, "stream_options": {"include_usage": True}}
     if settings.temperature > 0:
         payload["top_p"] = settings.top_p
@@ -124,6 +135,8 @@ def _payload(model: RemoteModel, messages: list[dict], options: ReplyOptions) ->
     if model.endpoint.sampling_extras:
         payload["extra_body"] = {"repetition_penalty": settings.repetition_penalty,
                                  **({"top_k": settings.top_k} if settings.top_k else {})}
+    if templated:
+        payload.setdefault("extra_body", {})["chat_template_kwargs"] = templated
     return payload
 
 
@@ -155,7 +168,7 @@ def _stream(model: RemoteModel, payload: dict, options: ReplyOptions, stop: Repl
                 said = choice.finish_reason or said
     except Exception as error:  # down, timed out, refused, or the stream broke
         if not stop.is_set():
-            failure = remote_error(error, model.endpoint)
+            failure = server_error(model, error)
     finally:
         if watcher is not None:
             watcher.set()
@@ -209,3 +222,14 @@ def _close_on_stop(stream, stop: ReplyStop) -> threading.Event:
 
     threading.Thread(target=watch, name="bimedix-remote-stop", daemon=True).start()
     return done
+
+
+def server_error(model: RemoteModel, error: Exception) -> UserFacingError:
+    """What went wrong, worded for the person; for a server the app runs itself (managed
+    vLLM), what it is doing about it: restarting (and about how long), or given up."""
+    supervisor = model.supervisor
+    if supervisor is not None and supervisor.state in ("starting", "restarting"):
+        return UserFacingError("engine_restarting", model=model.card.title, seconds=supervisor.seconds_to_ready())
+    if supervisor is not None and supervisor.state == "failed":
+        return UserFacingError("engine_failed", model=model.card.title)
+    return remote_error(error, model.endpoint)

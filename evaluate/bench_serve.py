@@ -1,17 +1,20 @@
 """Serving benchmark: the in-process engine, `python -m engine serve`, and a real vLLM, on the
 preview model, this machine's CPU, the same prompts.
 
-    .venv/bin/python -m evaluate.bench_serve [--tokens 128] [--repeats 3] [--clients 1,4,8] [--no-vllm]
+    .venv/bin/python -m evaluate.bench_serve [--tokens 128] [--repeats 3] [--clients 1,4,8,16] [--no-vllm]
 
 Prints, one block each:
 1. one client: tokens/s and time to first token, in process and through `engine serve`
    (targets: >= 0.95x the tokens/s, first token <= 30 ms later);
-2. concurrency: 1, 4 and 8 streaming clients against `engine serve` and against vLLM:
-   aggregate tokens/s, tokens/s per client, first token p50 and p95;
+2. concurrency: 1, 4, 8 and 16 streaming clients against `engine serve` with its default
+   options (continuous batching, engine/continuous.py), against vLLM started by hand, and
+   against vLLM started by the app (engine/vllm_managed.py): aggregate tokens/s, tokens/s
+   per client, first token p50 and p95. Targets: `engine serve` at 8 clients >= 3x its own
+   one-client aggregate, first token p95 <= 5 s; the managed vLLM within 5% of vLLM by hand;
 3. overhead: the app's remote backend (engine.reply on a RemoteModel) against a bare
    `openai` SDK client on the same vLLM, same messages and settings (target <= 5%).
 The servers run one after the other, never together (two cores). vLLM needs .venv-vllm
-(scripts/test_vllm.sh installs it).
+(scripts/test_vllm.sh installs it). The llama.cpp engine is issue 29's.
 """
 
 from __future__ import annotations
@@ -178,17 +181,56 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tokens", type=int, default=128, help="reply length")
     parser.add_argument("--repeats", type=int, default=3, help="runs per single-client figure")
-    parser.add_argument("--clients", type=lambda s: [int(n) for n in s.split(",")], default=[1, 4, 8])
+    parser.add_argument("--clients", type=lambda s: [int(n) for n in s.split(",")], default=[1, 4, 8, 16])
+    parser.add_argument("--no-managed", action="store_true", help="leave the vLLM started by the app out")
     parser.add_argument("--no-vllm", action="store_true", help="leave vLLM out")
     parser.add_argument("--only-vllm", action="store_true", help="leave the engine's own figures out")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     engine_rows = [] if args.only_vllm else bench_engine(args)
     vllm_rows, overhead_text = ([], "3. (vLLM left out)") if args.no_vllm else bench_vllm(args)
+    managed_rows = [] if args.no_vllm or args.no_managed else bench_managed_vllm(args)
     print("2. Concurrency: streaming clients, same prompt,", args.tokens, "tokens each")
     print_concurrency("engine serve", engine_rows)
-    print_concurrency("vLLM", vllm_rows)
+    print_concurrency("vLLM by hand", vllm_rows)
+    print_concurrency("vLLM by app", managed_rows)
+    for line in targets(engine_rows, vllm_rows, managed_rows):
+        print(line)
     print(overhead_text)
+
+
+def targets(engine_rows: list[dict], vllm_rows: list[dict], managed_rows: list[dict]) -> list[str]:
+    """The issue's targets, each said with its figure."""
+    by = {name: {row["clients"]: row for row in rows}
+          for name, rows in (("engine", engine_rows), ("hand", vllm_rows), ("app", managed_rows))}
+    lines = []
+    if 1 in by["engine"] and 8 in by["engine"]:
+        one, eight = by["engine"][1], by["engine"][8]
+        lines.append(f"  engine serve at 8 clients: {eight['aggregate'] / one['aggregate']:.2f}x its one-client "
+                     f"tok/s (target >= 3), first token p95 {eight['p95']:.2f} s (target <= 5 s)")
+    for clients in sorted(set(by["hand"]) & set(by["app"])):
+        ratio = by["app"][clients]["aggregate"] / by["hand"][clients]["aggregate"]
+        lines.append(f"  vLLM by app / by hand at {clients:>2} clients: {ratio:.3f}x tok/s (target within 5%)")
+    return lines
+
+
+def bench_managed_vllm(args) -> list[dict]:
+    """The same load on the vLLM the app starts for the preview (its own key, port and folder)."""
+    import openai
+
+    from engine.cards import CARDS
+    from engine.vllm_engine import open_on_vllm
+
+    model = open_on_vllm(CARDS["preview"])
+    server = model.supervisor
+    try:
+        client = openai.OpenAI(base_url=server.base_url, api_key=os.environ[model.endpoint.key_variable],
+                               max_retries=0)
+        messages = [{"role": "user", "content": PROMPT}]
+        streamed(client, "preview", messages, 8)
+        return [concurrent(client, "preview", messages, args.tokens, n) for n in args.clients]
+    finally:
+        server.stop()
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from typing import Annotated, Optional, Sequence
 
 import typer
 
+from engine.engines import ENGINE_HELP
 from engine.errors import UserFacingError
 from engine.generation import GenerationSettings
 from engine.messages import Message
@@ -209,6 +210,7 @@ def main(
     endpoints: Annotated[Optional[Path], typer.Option(help="YAML file of remote models")] = None,
     api_key_env: Annotated[Optional[str], typer.Option(help="variable holding an openai: model's key")] = None,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+    engine: Annotated[Optional[str], typer.Option("--engine", help=ENGINE_HELP)] = None,
 ) -> None:
     """Answer an open task's questions with one model; resumable (`--out` keeps the file)."""
     from engine.pool import open_model
@@ -221,7 +223,8 @@ def main(
                                GenerationSettings(temperature, top_p, max_new_tokens, repetition_penalty, seed))
         path = answers_path(out, task, lang, model)
         read_answers(path)  # a damaged file is said before the model loads
-        loaded = open_model(model, [str(a) for a in adapter or []], load_in_4bit or None, None, endpoints, api_key_env)
+        loaded = open_model(model, [str(a) for a in adapter or []], load_in_4bit or None, None, endpoints, api_key_env,
+                            engine)
         options = ReplyOptions(options.reply_language, options.settings, adapter=loaded.default_adapter)
         summary = generate_answers(loaded, items, path, options, model_name=model, image_dir=image_dir,
                                    adapter_name=loaded.default_adapter,

@@ -26,12 +26,15 @@ def model_card(loaded: LoadedModel, lang: str, problem: UserFacingError | None =
     card = loaded.card
     description, card_notice = card.described(lang)
     lines = [f"### {text('model_heading', lang)}", f"**{card.title}**  ", description]
+    if loaded.engine in ("transformers", "vllm"):  # a remote model's engine is its server's business
+        lines.append(f"\n{text('engine_' + loaded.engine, lang)}")
     if card_notice:
         lines.append(f"\n{icon('warning', lang)} {card_notice}")
     if not card.medical and not card_notice:  # a non-medical card's notice says it already
         lines.append(f"\n{icon('warning', lang)} {text('not_medical', lang)}")
     if problem is not None:
-        lines.append(f"\n{icon('info', lang)} {problem.message(lang)} {notice('preview_fallback', lang)}")
+        fallback = "" if problem.code == "vllm_unavailable" else f" {notice('preview_fallback', lang)}"
+        lines.append(f"\n{icon('info', lang)} {problem.message(lang)}{fallback}")
     return "\n".join(lines)
 
 

@@ -59,6 +59,25 @@ def test_the_template_renders_what_the_engine_renders(tiny_dirs, format_name, co
         assert templated == expected
 
 
+@pytest.mark.parametrize("reply_language", ["ar", "en"])
+@pytest.mark.parametrize("conversation", list(CONVERSATIONS))
+@pytest.mark.parametrize("format_name", list(TOKENIZERS))
+def test_the_reply_language_is_asked_for_where_the_engine_asks(tiny_dirs, format_name, conversation, reply_language):
+    """vLLM passes `chat_template_kwargs` to the template: the note and lead-in land where
+    the engine's format puts them (a base model follows them only next to where it writes)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_dirs(TOKENIZERS[format_name]))
+    fmt = get_format(format_name)
+    turns = CONVERSATIONS[conversation]
+    rendered = fmt.render(turns, reply_language=reply_language)
+    templated = tokenizer.apply_chat_template([as_openai(m) for m in turns], chat_template=template_text(format_name),
+                                              tokenize=False, add_generation_prompt=True,
+                                              reply_language=reply_language)
+    assert templated == (tokenizer.bos_token if fmt.add_bos else "") + rendered.text
+    assert rendered.text != fmt.render(turns).text  # it asks for something
+
+
 def test_the_llava_template_places_one_placeholder_per_image(tiny_dirs):
     from transformers import AutoTokenizer
 

@@ -28,6 +28,13 @@ def app_url(preview):  # preview: the model cache is warm before the server star
         yield url
 
 
+@pytest.fixture(scope="module")
+def unbatched_app_url(preview):
+    """The preview app with one reply at a time (--max-batch 1): the queue is seen."""
+    with running_app("--max-batch", "1", "--no-arena") as url:
+        yield url
+
+
 @pytest.fixture(scope="session")
 def llava_app_url(tiny_dirs, tmp_path_factory):
     """The app on a tiny random Llava (images really reach a vision model, quickly), with

@@ -52,19 +52,35 @@ def test_stop_runs_only_with_a_reply_and_each_reply_names_what_wrote_it(page, ap
     assert page.locator(f"{USER_MESSAGES} .bmx-meta time").count() == 1  # every message has its time
 
 
-def test_a_second_person_sees_their_message_and_their_place_in_the_queue(page, second_page, app_url):
-    # The preview on the CPU: A's long reply takes a minute (a tiny random model may end at any token).
-    llava_app_url = app_url
-    open_app(page, llava_app_url)
+def a_long_reply_then_a_second_person_asks(page, second_page, url: str) -> None:
+    """A asks for a long reply (the preview on the CPU: about a minute to write; a tiny
+    random model may end at any token); while it is written, B asks a short question."""
+    open_app(page, url)
     set_number(page, "bmx-max-new-tokens", 400)
     page.locator("#bmx-input textarea").fill("Write a long essay about the human heart, its chambers and valves.")
     page.locator("#bmx-send").click()
     page.wait_for_selector(f"{BOT_MESSAGES} .bmx-msg")  # A's reply is being written
-    open_app(second_page, llava_app_url)
+    open_app(second_page, url)
     set_number(second_page, "bmx-max-new-tokens", 4)
     second_page.locator("#bmx-input textarea").fill("ما هو فقر الدم؟")
     second_page.locator("#bmx-send").click()
     second_page.wait_for_selector(USER_MESSAGES)  # B's message shows at once
+
+
+def test_a_second_person_is_answered_while_the_first_reply_is_still_written(page, second_page, app_url):
+    """Continuous batching (engine/continuous.py, on by default): B's reply shares the
+    model's steps with A's instead of waiting for the whole of it."""
+    a_long_reply_then_a_second_person_asks(page, second_page, app_url)
+    second_page.wait_for_selector(f"{BOT_MESSAGES} .bmx-msg", timeout=60_000)  # B's reply
+    second_page.wait_for_selector(IDLE, state="attached", timeout=60_000)  # ... and it ended
+    assert not page.locator("#bmx-stop").is_disabled()  # while A's is still being written
+    page.locator("#bmx-stop").click()
+
+
+def test_a_second_person_sees_their_message_and_their_place_in_the_queue(page, second_page, unbatched_app_url):
+    """With one reply at a time (--max-batch 1, or what cannot be batched), the one who
+    waits sees their place."""
+    a_long_reply_then_a_second_person_asks(page, second_page, unbatched_app_url)
     second_page.wait_for_function("document.querySelector('#chatbot').innerText.includes('Waiting for the model (position 1)')")
     page.locator("#bmx-stop").click()  # A stops: B's status turns into B's reply
     second_page.wait_for_function("!document.querySelector('#chatbot').innerText.includes('Waiting for the model')")

@@ -308,6 +308,11 @@ def test_the_model_card_reads_in_arabic_in_an_arabic_interface(name):
     from ui.common import model_card
 
     card = CARDS[name]
-    shown = model_card(SimpleNamespace(card=card), "ar")
+    from ui.strings import text
+
+    shown = model_card(SimpleNamespace(card=card, engine="transformers"), "ar")
     assert card.description not in shown and card.notice not in shown  # no English left but the name
     assert card.description_ar in shown and card.notice_ar in shown
+    assert text("engine_transformers", "ar") in shown  # which engine runs it, in Arabic too
+    on_vllm = model_card(SimpleNamespace(card=card, engine="vllm"), "ar")
+    assert text("engine_vllm", "ar") in on_vllm and "Engine" not in on_vllm

@@ -11,11 +11,18 @@ import pytest
 
 MODEL = "preview"
 KEY_VARIABLE = "BIMEDIX_VLLM_KEY"
+MANAGED = None  # the preview on the managed vLLM, as the app holds it (tests/vllm/serve_and_test.py)
 
 
 @pytest.fixture(scope="session")
 def vllm_url() -> str:
     return os.environ["BIMEDIX_VLLM_URL"]
+
+
+@pytest.fixture(scope="session")
+def managed():
+    """The RemoteModel the app holds for the preview on its own vLLM (supervisor included)."""
+    return MANAGED
 
 
 @pytest.fixture(scope="session")

@@ -1,37 +1,49 @@
-"""Serve the offline preview model with a real vLLM, run tests/vllm against it, stop it.
+"""Start the offline preview model on a real vLLM the way the app does, run tests/vllm
+against it, stop it, and check that nothing of it is left.
 
     .venv/bin/python -m tests.vllm.serve_and_test [pytest options]     (scripts/test_vllm.sh)
 
-The model is the preview's dequantized Gemma-3-270M (a copy of the safetensors folder in
-the preview cache: vLLM must not touch the cache), served under the name "preview" with
-our transcript chat template and an API key.
+The vLLM is the app's own managed one (engine/vllm_engine.py open_on_vllm: the preview's
+dequantized Gemma-3-270M copied into its private folder, served as "preview" with our
+transcript chat template, a random key, a private port, under engine/process_guard.py),
+with vLLM's request log on, which the Stop test reads. The tests reach the model the app
+holds (tests/vllm/conftest.py MANAGED) and its server directly (URL and key).
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 import sys
-import tempfile
-from pathlib import Path
+import time
 
 import pytest
 
-from engine.chat_templates import template_path
-from evaluate.servers import preview_copy, vllm_server
+from engine.cards import CARDS
+from engine.vllm_engine import open_on_vllm
+from engine.vllm_managed import VllmSettings, group_alive
+from tests.vllm import conftest
 from tests.vllm.conftest import KEY_VARIABLE, MODEL
 
 
 def main(argv: list[str]) -> int:
-    key = os.environ.setdefault(KEY_VARIABLE, secrets.token_hex(16))
-    with tempfile.TemporaryDirectory(prefix="bimedix-vllm-") as folder:
-        model_dir = preview_copy(Path(folder), MODEL)
-        print(f"starting vLLM on {model_dir} (about 3 minutes)...", file=sys.stderr, flush=True)
-        template = template_path("transcript")
-        with vllm_server(model_dir, MODEL, template, api_key=key, log_requests=True) as (url, log_path):
-            os.environ.update(BIMEDIX_VLLM_URL=url, BIMEDIX_VLLM_LOG=str(log_path))
-            print(f"vLLM is up at {url} (log: {log_path})", file=sys.stderr, flush=True)
-            return pytest.main(["tests/vllm", *argv])
+    started = time.monotonic()
+    model = open_on_vllm(CARDS[MODEL], (), VllmSettings(extra_args=("--enable-log-requests",)))
+    server = model.supervisor
+    print(f"vLLM (managed) is up at {server.base_url} after {time.monotonic() - started:.0f} s "
+          f"(log: {server.log_path})", file=sys.stderr, flush=True)
+    conftest.MANAGED = model
+    os.environ.update(BIMEDIX_VLLM_URL=server.base_url, BIMEDIX_VLLM_LOG=str(server.log_path))
+    os.environ[KEY_VARIABLE] = os.environ[model.endpoint.key_variable]
+    try:
+        code = pytest.main(["tests/vllm", *argv])
+    finally:
+        group = server.pid
+        server.stop()
+    if group_alive(group):
+        print(f"vLLM's process group {group} outlived its stop", file=sys.stderr)
+        return 1
+    print("vLLM stopped: none of its processes is left", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":
