@@ -132,9 +132,12 @@ def queue_position(thread_id: int) -> int | None:
         for waiters in _WAITING.values():
             if thread_id in waiters:
                 return waiters.index(thread_id) + 1
-    from engine.continuous import batch_queue_position
-
-    return batch_queue_position(thread_id)
+        batchers = list(_BATCHERS.values())
+    for batcher in batchers:  # a reply waiting for a row in a full batch
+        place = batcher.position(thread_id)
+        if place is not None:
+            return place
+    return None
 
 
 def worker_tokens(request: GenerationRequest, stop_event: StopSignal | None = None) -> Iterator[int]:
@@ -197,14 +200,34 @@ def adapter_lock(key: str) -> threading.Lock:
     return _ADAPTER_LOCKS[key]
 
 
+class Batcher(Protocol):
+    """Replies on one model decoded together (engine/continuous.py registers them here)."""
+
+    def takes(self, request: GenerationRequest) -> bool: ...
+
+    def tokens(self, request: GenerationRequest, stop_event: StopSignal) -> Iterator[int]: ...
+
+    def position(self, thread: int) -> int | None: ...
+
+
+_BATCHERS: dict[str, Batcher] = {}
+
+
+def use_batcher(key: str, batcher: Batcher | None) -> None:
+    """Model `key`'s replies that `batcher` takes go to it from now on (None: none do)."""
+    with _registry_lock:
+        if batcher is None:
+            _BATCHERS.pop(key, None)
+        else:
+            _BATCHERS[key] = batcher
+
+
 def local_tokens(request: GenerationRequest, stop_event: StopSignal) -> Iterator[int]:
     """The default backend: with the model's continuous batching on, join its batch
     (engine/continuous.py); else, and for what cannot be batched, take a reply slot and
     generate in this process."""
-    from engine.continuous import batcher_for
-
-    batcher = batcher_for(request)
-    if batcher is not None:
+    batcher = _BATCHERS.get(request.model_key)
+    if batcher is not None and batcher.takes(request):
         yield from batcher.tokens(request, stop_event)
         return
     with reply_slot(request.model_key, stop_event) as free:

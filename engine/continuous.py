@@ -39,7 +39,7 @@ from transformers import DynamicCache, LogitsProcessorList
 from transformers.generation.logits_process import (RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper,
                                                     TopKLogitsWarper, TopPLogitsWarper)
 
-from engine.backend import GenerationRequest, StopSignal, registered
+from engine.backend import GenerationRequest, StopSignal, registered, use_batcher
 from engine.prefix_cache import PREFIX_CACHES, CachedPrefix, common_prefix, plan_reuse
 
 log = logging.getLogger(__name__)
@@ -60,26 +60,15 @@ def set_batching(key: str, rows: int) -> None:
         old = _BATCHERS.pop(key, None)
         if rows > 1:
             _BATCHERS[key] = Batcher(key, rows)
+        use_batcher(key, _BATCHERS.get(key))
     if old is not None:
         old.close()
-
-
-def batch_queue_position(thread: int) -> int | None:
-    """The place of `thread`'s reply among those waiting to join a full batch, or None."""
-    for batcher in list(_BATCHERS.values()):
-        place = batcher.position(thread)
-        if place is not None:
-            return place
-    return None
 
 
 def batcher_for(request: GenerationRequest) -> "Batcher | None":
     """The batcher that takes `request`, or None when it goes down the one-at-a-time path."""
     batcher = _BATCHERS.get(request.model_key)
-    if batcher is None or request.model_inputs or request.adapter is not None:
-        return None
-    loaded = registered(request.model_key)
-    return None if loaded.adapters.names() or loaded.vision is not None else batcher
+    return batcher if batcher is not None and batcher.takes(request) else None
 
 
 @dataclass(eq=False)
@@ -119,6 +108,13 @@ class Batcher:
         self._waiting_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=f"bimedix-batch-{key}", daemon=True)
         self._thread.start()
+
+    def takes(self, request: GenerationRequest) -> bool:
+        """Whether this reply can be batched: text only, on a model without adapters."""
+        if request.model_inputs or request.adapter is not None:
+            return False
+        loaded = registered(self.key)
+        return not loaded.adapters.names() and loaded.vision is None
 
     def tokens(self, request: GenerationRequest, stop_event: StopSignal) -> Iterator[int]:
         """A reply's token ids as the batch decodes them (the token backend's contract)."""
