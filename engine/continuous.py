@@ -222,8 +222,7 @@ class Batcher:
         length = min(common_prefix(shared_ids, request.input_ids), len(request.input_ids) - 1)
         if shared is None or length < SHARED_MIN_TOKENS:
             return DynamicCache(), 0
-        cache = DynamicCache([(layer.keys[:, :, :length].clone(), layer.values[:, :, :length].clone())
-                              for layer in shared.layers])
+        cache = _positions(shared, slice(0, length), copy=True)
         row.reused = length
         return cache, length
 
@@ -231,8 +230,7 @@ class Batcher:
         """Keep the opening of the prompt just prefilled for the next arrival."""
         length = min(cache.get_seq_length(), SHARED_MAX_TOKENS)
         self._shared = (tuple(row.ids[:length]),
-                        DynamicCache([(layer.keys[:, :, :length].clone(), layer.values[:, :, :length].clone())
-                                      for layer in cache.layers]))
+                        _positions(cache, slice(0, length), copy=True))
 
     def _join(self, row: Row, cache: DynamicCache) -> None:
         """Add a prefilled row to the batch: the shorter side is padded on the left."""
@@ -304,8 +302,7 @@ class Batcher:
         self._mask = self._mask[staying]
         trim = min(row.pad for row in self._active)  # columns that are padding in every row
         if trim:
-            self._cache = DynamicCache([(layer.keys[:, :, trim:], layer.values[:, :, trim:])
-                                        for layer in self._cache.layers])
+            self._cache = _positions(self._cache, slice(trim, None))
             self._mask = self._mask[:, trim:]
             for row in self._active:
                 row.pad -= trim
@@ -321,9 +318,7 @@ class Batcher:
             return
         index = self._active.index(row)
         # The newest token was never fed: the cache covers the sequence but it.
-        layers = [(layer.keys[index:index + 1, :, row.pad:].clone(), layer.values[index:index + 1, :, row.pad:].clone())
-                  for layer in self._cache.layers]
-        cache = DynamicCache(layers)
+        cache = _positions(self._cache, slice(row.pad, None), rows=slice(index, index + 1), copy=True)
         covered = cache.get_seq_length()
         PREFIX_CACHES.put(request.conversation, CachedPrefix(
             self.key, None, tuple(row.ids[:covered]), cache, (), reused=row.reused), cache.layers[0].keys.device)
@@ -362,6 +357,15 @@ def _processors(settings) -> LogitsProcessorList:
         if settings.top_p < 1.0:
             processors.append(TopPLogitsWarper(settings.top_p))
     return processors
+
+
+def _positions(cache: DynamicCache, kept: slice, rows: slice = slice(None), copy: bool = False) -> DynamicCache:
+    """A cache of `cache`'s `rows` at the positions `kept` (a copy of its own with `copy`)."""
+    def part(tensor: torch.Tensor) -> torch.Tensor:
+        taken = tensor[rows, :, kept]
+        return taken.clone() if copy else taken
+
+    return DynamicCache([(part(layer.keys), part(layer.values)) for layer in cache.layers])
 
 
 def _left_pad(cache: DynamicCache, mask: torch.Tensor, columns: int) -> tuple[DynamicCache, torch.Tensor]:
