@@ -312,17 +312,14 @@ class ManagedVllm:
             return
         for sig, wait in ((signal.SIGTERM, STOP_WAIT_S), (signal.SIGKILL, 10)):
             try:
-                os.killpg(process.pid, sig)  # its group: the API server and its engine processes
+                os.killpg(process.pid, sig)  # its group: the guard, the API server and its engine processes
             except ProcessLookupError:
-                break
-            try:
-                process.wait(timeout=wait)
-                if not group_alive(process.pid):
-                    break
-            except subprocess.TimeoutExpired:
-                continue
+                return
             deadline = time.monotonic() + wait
-            while group_alive(process.pid) and time.monotonic() < deadline:
+            while time.monotonic() < deadline:
+                process.poll()  # reaps the guard: a zombie still counts in its group
+                if not group_alive(process.pid):
+                    return
                 time.sleep(0.2)
 
     def _last_line(self) -> str:
