@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
                             engine.name) if models else []
         specs += [ModelSpec(endpoint.name) for endpoint in endpoints if endpoint.name not in {s.name for s in specs}]
         pool = ModelPool(specs, replies_per_model=args.max_concurrency, endpoints=endpoints,
-                         api_key_env=args.api_key_env, batch_rows=args.max_batch)
+                         api_key_env=args.api_key_env, batch_rows=args.max_batch, vllm_in_background=True)
     except (OSError, ValueError) as error:
         parser.error(str(error))
     if args.kv_cache_mb is not None:

@@ -177,6 +177,12 @@ MESSAGES = MappingProxyType({
         "ar": "توقّف الخادم الذي يشغّل {model} (vLLM) وتجري إعادة تشغيله، نحو {seconds} ثانية. "
               "تم الاحتفاظ برسالتك؛ أرسلها مرة أخرى بعد ذلك.",
     },
+    "engine_starting": {
+        "en": "{model} runs on vLLM, which this app is still starting, about {seconds} s more. "
+              "Your message was kept; send it again then.",
+        "ar": "يعمل {model} على vLLM، ولا يزال هذا التطبيق يشغّله، نحو {seconds} ثانية أخرى. "
+              "تم الاحتفاظ برسالتك؛ أرسلها مرة أخرى بعد ذلك.",
+    },
     "engine_failed": {
         "en": "The server that runs {model} (vLLM) stopped several times and was not restarted again. "
               "Your message was kept; please tell the person who runs this app.",

@@ -98,28 +98,39 @@ def open_model(name: str, adapters: Sequence[str] = (), load_in_4bit: bool | Non
     return load_model(name, list(adapters), load_in_4bit, prompt_format=prompt_format)
 
 
-def open_on_vllm_or_say_why(card: ModelCard, adapters: Sequence[str]) -> tuple[RemoteModel | None, UserFacingError | None]:
+def open_on_vllm_or_say_why(card: ModelCard, adapters: Sequence[str],
+                            wait: bool = True) -> tuple[RemoteModel | None, UserFacingError | None]:
     """`card` on a vLLM this process starts, or None and why it could not start (logged;
-    the caller then runs the model in this process)."""
-    from engine.vllm_engine import open_on_vllm
+    the caller then runs the model in this process). `wait=False`: returned while vLLM
+    starts (its supervisor's state says "starting"); finish_start() waits for it."""
+    from engine.vllm_engine import begin_on_vllm, finish_start
     from engine.vllm_managed import VllmFailed, VllmSettings
 
     try:
-        return open_on_vllm(card, adapters, VllmSettings(gpu=gpu_available())), None
+        served = begin_on_vllm(card, adapters, VllmSettings(gpu=gpu_available()))
+        if wait:
+            finish_start(served)
+        return served, None
     except VllmFailed as error:
-        log.warning("vLLM could not start for %s: %s. It runs in this process instead.", card.title, error)
-        return None, UserFacingError("vllm_unavailable", model=card.title, detail=str(error)[:300])
+        return None, vllm_problem(card, error)
+
+
+def vllm_problem(card: ModelCard, error: Exception) -> UserFacingError:
+    log.warning("vLLM could not start for %s: %s. It runs in this process instead.", card.title, error)
+    return UserFacingError("vllm_unavailable", model=card.title, detail=str(error)[:300])
 
 
 class ModelPool:
     def __init__(self, specs: Sequence[ModelSpec], replies_per_model: int = 1,
                  loader: Callable[..., LoadedModel] = load_model, has_gpu: Callable[[], bool] = gpu_available,
-                 endpoints: Sequence[Endpoint] = (), api_key_env: str | None = None, batch_rows: int = 1):
+                 endpoints: Sequence[Endpoint] = (), api_key_env: str | None = None, batch_rows: int = 1,
+                 vllm_in_background: bool = False):
         """`endpoints`: remote models by name (engine/endpoints.py); a spec named
         openai:MODEL@URL is one too, its key in `api_key_env` (default OPENAI_API_KEY).
         `replies_per_model`: replies generated at once, each alone, where they cannot be
         batched; `batch_rows`: replies decoded together where they can (engine/continuous.py).
-        Raises ValueError for a malformed openai: spec."""
+        `vllm_in_background`: a model on vLLM is offered while vLLM starts (the app's page
+        says so) instead of the load waiting minutes for it. Raises ValueError for a malformed openai: spec."""
         if not specs:
             raise ValueError("a model pool needs at least one model")
         self.specs = {spec.name: spec for spec in specs}
@@ -130,11 +141,14 @@ class ModelPool:
                       for name in self.specs}
         self.replies_per_model = replies_per_model
         self.batch_rows = batch_rows
+        self.vllm_in_background = vllm_in_background
         self._loader = loader
         self._has_gpu = has_gpu
         self._loaded: dict[str, LoadedModel] = {}
         self.engine_problems: dict[str, UserFacingError] = {}  # a model not on the engine asked for, and why
         self._locks = {name: threading.Lock() for name in self.specs}
+        # A vLLM that failed its first start, and the name whose in-process model replaced it.
+        self._replaced: list[tuple[RemoteModel, str]] = []
         self.default = specs[0].name
         self._public = public_names(self.specs, self.endpoints)
 
@@ -174,6 +188,17 @@ class ModelPool:
 
     def is_loaded(self, name: str) -> bool:
         return name in self._loaded
+
+    def current(self, loaded: LoadedModel | RemoteModel) -> LoadedModel | RemoteModel:
+        """What now serves in place of `loaded`: itself, or the in-process model that took
+        over when its vLLM could not start (a conversation begun meanwhile goes on with it)."""
+        name = next((name for model, name in self._replaced if model is loaded), None)
+        return self._loaded.get(name, loaded) if name is not None else loaded
+
+    def problem_of(self, loaded: LoadedModel | RemoteModel) -> UserFacingError | None:
+        """Why a model is not on the engine asked for (vLLM could not start), if it is not."""
+        name = next((name for name, model in self._loaded.items() if model is loaded), None)
+        return self.engine_problems.get(name) if name is not None else None
 
     def get(self, name: str) -> LoadedModel:
         """The loaded model, loading it first if needed. Raises UserFacingError."""
@@ -235,12 +260,15 @@ class ModelPool:
             served = self._on_vllm(name, card)
             if served is not None:
                 return served
+        return self._in_process(card, spec)
+
+    def _in_process(self, card: ModelCard, spec: ModelSpec) -> LoadedModel:
         try:
             loaded = self._loader(card, list(spec.adapters), spec.load_in_4bit)
         except UserFacingError:
             raise
         except Exception as error:  # no network, no weights, not enough memory ...
-            log.exception("loading %s failed", name)
+            log.exception("loading %s failed", spec.name)
             raise UserFacingError("model_load_failed", model=card.title,
                                   detail=f"{type(error).__name__}: {error}"[:300]) from error
         set_concurrency(loaded.key, self.replies_per_model)
@@ -250,7 +278,31 @@ class ModelPool:
     def _on_vllm(self, name: str, card: ModelCard) -> RemoteModel | None:
         """The model on a vLLM this app starts; None (and the reason kept, for the screen)
         when vLLM cannot start: the model then runs in this process."""
-        served, problem = open_on_vllm_or_say_why(card, self.specs[name].adapters)
+        served, problem = open_on_vllm_or_say_why(card, self.specs[name].adapters, wait=not self.vllm_in_background)
         if problem is not None:
             self.engine_problems[name] = problem
+        elif self.vllm_in_background:
+            threading.Thread(target=self._await_vllm, args=(name, card, served), name=f"await-vllm-{name}",
+                             daemon=True).start()
         return served
+
+    def _await_vllm(self, name: str, card: ModelCard, served: RemoteModel) -> None:
+        """Wait for a vLLM started in the background; if it cannot start, the model runs in
+        this process from then on (and the card says why)."""
+        from engine.vllm_engine import finish_start
+        from engine.vllm_managed import VllmFailed
+
+        try:
+            finish_start(served)
+            log.info("vLLM is up for %s", card.title)
+            return
+        except VllmFailed as error:
+            problem = vllm_problem(card, error)
+        with self._locks[name]:
+            try:
+                self._loaded[name] = self._in_process(card, self.specs[name])
+            except UserFacingError as error:  # said to whoever chooses it next
+                log.warning("%s", error.message("en"))
+                self._loaded.pop(name, None)
+            self.engine_problems[name] = problem
+            self._replaced.append((served, name))

@@ -54,6 +54,7 @@ IMAGES_PER_PROMPT = 8  # as engine serve's MAX_IMAGES_PER_REQUEST
 EXPECTED_START_S = {"cpu": 180, "gpu": 90}
 STOP_WAIT_S = 30
 HEALTH_EVERY_S, HEALTH_TIMEOUT_S, HEALTH_FAILURES = 10.0, 10.0, 3  # a hung server: restarted after ~1 min
+PROGRESS_EVERY_S = 20.0  # how often a start in progress is said in the terminal
 RESTART_WINDOW_S = 600
 
 
@@ -173,6 +174,7 @@ class ManagedVllm:
         self._environment, self._key, self.work_dir = environment, key, work_dir
         self.log_path = work_dir / "vllm.log"
         self.state, self.problem = "stopped", ""
+        self._attempt_began = time.monotonic()  # when the process now starting was started
         self.restarts: list[float] = []
         self._process: subprocess.Popen | None = None
         self._changed = threading.Condition()
@@ -212,20 +214,32 @@ class ManagedVllm:
 
     def start(self) -> None:
         """Start it and wait until it answers. Raises VllmFailed with the reason."""
+        self.begin()
+        self.wait_ready()
+
+    def begin(self) -> None:
+        """Start it and return at once (the app serves its page meanwhile; `state` says
+        "starting" until it answers, then "ready", or "failed" with `problem`)."""
         self._stopping.clear()
         self.state = "starting"
+        self._attempt_began = time.monotonic()
         atexit.register(self.stop)
         # The supervisor thread starts every process (see _die_with_parent) and watches it.
         self._thread = threading.Thread(target=self._supervise, name=f"vllm-{self.port}", daemon=True)
         self._thread.start()
+
+    def wait_ready(self) -> None:
+        """Wait until the first start ends. Raises VllmFailed with the reason it failed."""
         with self._changed:
             self._changed.wait_for(lambda: self.state in ("ready", "failed", "stopped"))
         if self.state != "ready":
             raise VllmFailed(self.problem or "vLLM stopped while starting")
 
     def seconds_to_ready(self) -> int:
-        """About how long until it answers again (for the people waiting)."""
-        return self.settings.expected_start_s
+        """About how long until it answers (for the people waiting): the expected start
+        less what has passed of this one, at least a few seconds while it is not up."""
+        passed = time.monotonic() - self._attempt_began
+        return max(5, round(self.settings.expected_start_s - passed))
 
     def stop(self) -> None:
         """Stop it and everything it started (its engine processes); idempotent."""
@@ -255,6 +269,7 @@ class ManagedVllm:
         """Run one process until it ends; returns what ended it."""
         with self.log_path.open("a", encoding="utf-8") as output:
             # Through engine/process_guard.py, which ends vLLM's whole group when this app dies.
+            self._attempt_began = time.monotonic()
             self._process = subprocess.Popen([sys.executable, "-m", "engine.process_guard", *self.command],
                                              cwd=ROOT, env=self._environment, stdout=output,
                                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -295,9 +310,14 @@ class ManagedVllm:
         import httpx
 
         deadline = time.monotonic() + self.settings.start_timeout_s
+        said = time.monotonic()
         while time.monotonic() < deadline and not self._stopping.is_set():
             if self._process.poll() is not None:
                 return False
+            if time.monotonic() - said >= PROGRESS_EVERY_S:  # the terminal's progress line
+                said = time.monotonic()
+                log.info("vLLM: starting, %d s so far, about %d s more (%s)", said - self._attempt_began,
+                         self.seconds_to_ready(), self._last_line())
             try:
                 if httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=2).status_code == 200:
                     return True

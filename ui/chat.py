@@ -27,7 +27,7 @@ from engine.prompt_input import reads_images
 from ui.arena_round import ArenaConfig, contestants
 from ui.assets import example_messages, register_static_paths
 from ui.browser_memory import PAGE_LAYER_SECRET, STORAGE_KEY
-from ui.common import adapter_choices, model_card
+from ui.common import adapter_choices, model_card, vllm_starting
 from ui.downloads import Downloads
 from ui.handlers import ChatHandlers
 from ui.image_support import model_choices
@@ -41,6 +41,8 @@ DELETE_CACHE = (1800, 3600)
 
 # The chat fills the first screen with the message box still in it (phones: assets/chat.css).
 CHAT_HEIGHT = "max(240px, calc(100dvh - 330px))"
+# How often a card whose vLLM is starting counts down (ui/common.model_card).
+CARD_REFRESH_S = 3.0
 
 # Runs in the browser after a language switch: the container's direction mirrors the layout.
 APPLY_DIRECTION_JS = """
@@ -195,6 +197,8 @@ def _side_panel(w: SimpleNamespace, labels: Labels, pool: ModelPool, loaded: Loa
                           interactive=len(pool.names()) > 1, elem_id="bmx-model")
     # The card depends on the session's model too: relabelled by hand (_wire_interface_language).
     w.card = gr.Markdown(model_card(loaded, "en", problem), elem_id="model-card")
+    # While a model's vLLM starts (minutes), its card counts down; the timer stops once it is up.
+    w.card_timer = gr.Timer(CARD_REFRESH_S, active=vllm_starting(loaded))
     w.adapter = labels.make(gr.Dropdown, **adapter_choices(loaded, pool.default_adapter(pool.default)),
                             label=Text("adapter"),
                             info=Text("adapter_info"), elem_id="bmx-adapter")
@@ -271,10 +275,19 @@ def _wire_chat(w: SimpleNamespace, state, handlers: ChatHandlers, queue: dict) -
 def _wire_interface_language(demo: gr.Blocks, w: SimpleNamespace, state, pool: ModelPool, problem,
                              labels: Labels):
     """Returns the page load's last step, once the page's language is set (for `.then`)."""
+    def card_of(conversation, lang: str) -> tuple[object, str]:
+        """The session's model (as it serves now) and its card in `lang`."""
+        loaded = pool.current(conversation.loaded) if conversation is not None else pool.get(pool.default)
+        said = pool.problem_of(loaded) or (problem if loaded is pool.get(pool.default) else None)
+        return loaded, model_card(loaded, lang, said)
+
+    def refresh_card(lang: str, conversation) -> tuple:
+        loaded, card = card_of(conversation, lang if lang in UI_LANGUAGES else "en")
+        return card, gr.Timer(active=vllm_starting(loaded))
+
     def relabel(lang: str, conversation) -> dict:
         lang = lang if lang in UI_LANGUAGES else "en"
-        loaded = conversation.loaded if conversation is not None else pool.get(pool.default)
-        card = model_card(loaded, lang, problem if loaded is pool.get(pool.default) else None)
+        loaded, card = card_of(conversation, lang)
         updates = labels.relabel(lang)
         # The notes on the messages (time, model, how a reply ended) follow the interface too,
         # also on a reply still being written: its stream renders in the language kept here.
@@ -288,6 +301,8 @@ def _wire_interface_language(demo: gr.Blocks, w: SimpleNamespace, state, pool: M
         updates[w.adapter] = {**updates[w.adapter], "choices": choices}
         return {**updates, w.card: card}
 
+    w.card_timer.tick(refresh_card, [w.ui_lang, state], [w.card, w.card_timer], api_name=False, queue=False,
+                      show_progress="hidden")
     w.ui_lang.change(relabel, [w.ui_lang, state], [*labels.components, w.card], api_name=False, queue=False).then(
         None, [w.ui_lang], None, js=APPLY_DIRECTION_JS)
     # The page opens in the browser's language, with dir/lang set on the container either way.

@@ -26,7 +26,10 @@ def model_card(loaded: LoadedModel, lang: str, problem: UserFacingError | None =
     card = loaded.card
     description, card_notice = card.described(lang)
     lines = [f"### {text('model_heading', lang)}", f"**{card.title}**  ", description]
-    if loaded.engine in ("transformers", "vllm"):  # a remote model's engine is its server's business
+    if vllm_starting(loaded):
+        seconds = loaded.supervisor.seconds_to_ready()
+        lines.append(f"\n{icon('info', lang)} {text('engine_vllm_starting', lang).format(seconds=seconds)}")
+    elif loaded.engine in ("transformers", "vllm"):  # a remote model's engine is its server's business
         lines.append(f"\n{text('engine_' + loaded.engine, lang)}")
     if card_notice:
         lines.append(f"\n{icon('warning', lang)} {card_notice}")
@@ -36,6 +39,12 @@ def model_card(loaded: LoadedModel, lang: str, problem: UserFacingError | None =
         fallback = "" if problem.code == "vllm_unavailable" else f" {notice('preview_fallback', lang)}"
         lines.append(f"\n{icon('info', lang)} {problem.message(lang)}{fallback}")
     return "\n".join(lines)
+
+
+def vllm_starting(loaded) -> bool:
+    """Whether the model's vLLM (started by this app) is still on its first start."""
+    supervisor = getattr(loaded, "supervisor", None)
+    return supervisor is not None and supervisor.state == "starting"
 
 
 def adapter_choices(loaded: LoadedModel, default: str | None = None, lang: str = "en") -> dict:

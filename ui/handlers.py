@@ -86,8 +86,14 @@ class ChatHandlers:
         detect_language("warm up the language detector")
 
     def conversation(self, conversation: Conversation | None) -> Conversation:
-        """This browser session's conversation, started on the app's default model."""
-        return conversation or Conversation(self.pool.get(self.pool.default), self.backend)
+        """This browser session's conversation, started on the app's default model (and
+        moved to the in-process model that took over if its vLLM could not start)."""
+        if conversation is None:
+            return Conversation(self.pool.get(self.pool.default), self.backend)
+        current = self.pool.current(conversation.loaded)
+        if current is not conversation.loaded and conversation.pending is None:
+            conversation.switch_model(current)
+        return conversation
 
     # The parameters are named one by one: Gradio names the API's arguments after them.
     def respond(self, message, conversation: Conversation | None, reply_language, temperature, top_p,

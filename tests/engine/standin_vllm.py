@@ -5,7 +5,8 @@ server) on MODEL_DIR under NAME, with vLLM's key variable, beside a child proces
 as vLLM's engine process is, so that a stop that leaves a process behind is seen.
 
 It writes its command line and whether VLLM_API_KEY reached it to STANDIN_RECORD (a file
-per start), and exits with code 3 at once when STANDIN_FAIL is set.
+per start), exits with code 3 at once when STANDIN_FAIL is set, and takes STANDIN_DELAY
+seconds more to start (vLLM takes minutes).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 
@@ -33,6 +35,7 @@ def main(argv: list[str]) -> int:
     named = Path(tempfile.mkdtemp(prefix="standin-")) / options["--served-model-name"]
     named.symlink_to(Path(argv[1]).resolve(), target_is_directory=True)
     subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])  # vLLM's engine process
+    time.sleep(float(os.environ.get("STANDIN_DELAY", "0")))
     os.execv(sys.executable, [sys.executable, "-m", "engine", "serve", "--model", str(named), "--host",
                               "127.0.0.1", "--port", options["--port"], "--api-key-env", "VLLM_API_KEY",
                               "--max-concurrency", "4"])

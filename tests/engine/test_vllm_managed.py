@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -195,6 +196,75 @@ def test_a_vllm_that_cannot_start_says_why_and_the_model_runs_in_this_process(ti
     assert isinstance(loaded, LoadedModel)
     assert problem.code == "vllm_unavailable" and "code 3" in problem.message("en")
     assert "تعذّر تشغيل vLLM" in problem.message("ar")
+
+
+def wait_until(condition, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert condition()
+
+
+def test_the_app_offers_a_model_while_its_vllm_starts_and_says_how_long(tiny_dirs, standin, monkeypatch, caplog):
+    from engine.pool import ModelPool, ModelSpec
+    from ui.common import model_card
+    from ui.strings import text
+
+    caplog.set_level("INFO", logger="engine.vllm_managed")
+    monkeypatch.setattr("engine.vllm_managed.PROGRESS_EVERY_S", 2.0)
+    monkeypatch.setenv("BIMEDIX_VLLM", str(standin))
+    monkeypatch.setenv("STANDIN_DELAY", "8")
+    pool = ModelPool([ModelSpec(str(tiny_dirs("llama")), engine="vllm")], vllm_in_background=True)
+    began = time.monotonic()
+    loaded, problem = pool.start()
+    server = loaded.supervisor
+    try:
+        assert time.monotonic() - began < 5 and problem is None  # the page need not wait for vLLM
+        assert server.state == "starting" and pool.current(loaded) is loaded
+        for lang, card_says, reply_says in (("en", "starting, about", "still starting"),
+                                            ("ar", "قيد التشغيل، نحو", "لا يزال هذا التطبيق يشغّله")):
+            assert card_says in model_card(loaded, lang) and text("engine_vllm", lang) not in model_card(loaded, lang)
+            refused = failure_of(loaded)
+            assert refused.code == "engine_starting" and reply_says in refused.message(lang)
+        seconds = server.seconds_to_ready()
+        time.sleep(1.1)
+        assert server.seconds_to_ready() < seconds  # it counts down
+        wait_until(lambda: server.state == "ready", 120)
+        assert re.search(r"vLLM: starting, \d s so far, about \d+ s more", caplog.text)  # the terminal's progress
+        wait_until(lambda: loaded.counter == "server", 30)  # what vLLM says, once it answers
+        assert text("engine_vllm", "en") in model_card(loaded, "en") and "starting" not in model_card(loaded, "en")
+        answer = reply(loaded, [Message("user", "What can cause a fever?")], GREEDY)
+        list(answer)
+        assert answer.finish_reason in ("done", "length") and answer.completion_tokens > 0
+    finally:
+        server.stop()
+    assert not group_alive(server.pid)
+
+
+def test_a_vllm_that_fails_after_the_page_is_up_hands_over_to_this_process(tiny_dirs, standin, monkeypatch):
+    from engine.loading import LoadedModel
+    from engine.pool import ModelPool, ModelSpec
+    from ui.common import model_card
+    from ui.conversation import Conversation
+    from ui.handlers import ChatHandlers
+
+    monkeypatch.setenv("BIMEDIX_VLLM", str(standin))
+    monkeypatch.setenv("STANDIN_FAIL", "1")
+    llama = str(tiny_dirs("llama"))
+    pool = ModelPool([ModelSpec(llama, engine="vllm")], vllm_in_background=True)
+    on_vllm, _ = pool.start()
+    handlers = ChatHandlers(pool)
+    begun = Conversation(on_vllm, handlers.backend)  # a conversation begun while vLLM started
+    wait_until(lambda: isinstance(pool.current(on_vllm), LoadedModel), 60)
+    in_process = pool.current(on_vllm)
+    assert pool.get(llama) is in_process and in_process.engine == "transformers"
+    problem = pool.problem_of(in_process)
+    assert problem.code == "vllm_unavailable" and "code 3" in problem.message("en")
+    assert problem.message("ar") in model_card(in_process, "ar", problem)
+    assert handlers.conversation(begun).loaded is in_process  # it goes on in this process
+    answer = reply(in_process, [Message("user", "Hello?")], GREEDY)
+    list(answer)
+    assert answer.finish_reason in ("done", "length")
 
 
 def test_the_app_process_killed_takes_its_vllm_with_it(tiny_dirs, standin, tmp_path):
