@@ -139,12 +139,17 @@ def main(
     data: Annotated[Path, typer.Option(help="conversations JSON file")] = DATA,
     adapter: Annotated[Optional[list[str]], typer.Option(help="PEFT adapter directory")] = None,
     load_in_4bit: Annotated[bool, typer.Option("--load-in-4bit", help="load the weights in 4-bit")] = False,
+    engine: Annotated[Optional[str], typer.Option(
+        help="transformers or vllm (engine/engines.py); default: $BIMEDIX_ENGINE, else the best this machine runs")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Share of replies in the chosen language, on conversations that switch language."""
-    from engine.loading import load_model
+    from engine.pool import open_model
 
-    loaded = load_model(model, adapter or [], load_in_4bit or None)
+    try:
+        loaded = open_model(model, adapter or [], load_in_4bit or None, engine=engine)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
     settings = GenerationSettings(temperature=0, max_new_tokens=max_new_tokens)
     options = ReplyOptions(reply_language=policy, settings=settings, adapter=loaded.default_adapter)
     results = run(loaded, load_conversations(data), options,

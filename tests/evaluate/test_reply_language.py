@@ -45,6 +45,21 @@ def test_runs_end_to_end_on_a_tiny_model(tiny_dirs, tmp_path):
     assert "goal >= 95%" in result.stderr
 
 
+def test_it_runs_on_the_engine_asked_for_and_refuses_an_unknown_one(tiny_dirs, tmp_path, monkeypatch):
+    data = tmp_path / "conversations.json"
+    data.write_text(json.dumps(CONVERSATIONS, ensure_ascii=False), encoding="utf-8")
+    standin = tmp_path / "vllm"  # the vLLM stand-in of tests/engine/test_vllm_managed.py
+    standin.write_text(f"#!/bin/sh\ncd {ROOT}\nexec {sys.executable} -m tests.engine.standin_vllm \"$@\"\n")
+    standin.chmod(0o755)
+    monkeypatch.setenv("BIMEDIX_VLLM", str(standin))
+    model = tiny_dirs("mixtral")
+    result = run("--model", model, "--data", data, "--max-new-tokens", "4", "--json", "--engine", "vllm")
+    assert result.returncode == 0, result.stderr
+    assert "starting vLLM" in result.stderr and json.loads(result.stdout)["overall"]["n"] == 3
+    refused = run("--model", model, "--data", data, "--engine", "tensorrt")
+    assert refused.returncode == 2 and "tensorrt" in refused.stderr and "Traceback" not in refused.stderr
+
+
 def test_the_shipped_conversations_switch_language_at_every_message():
     from engine.language import detect_language
 
