@@ -156,6 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.kv_cache_mb is not None and args.kv_cache_mb < 0:
         parser.error("--kv-cache-mb must be 0 (off) or more")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request (a vLLM's health every 10 s)
     from arena.addresses import use_trusted_proxies
 
     try:  # before Gradio builds its server: uvicorn reads what this sets then

@@ -74,7 +74,11 @@ def run(app_dir: Path, clients: int, flood_count: int, flood_tokens: int, timeou
     chosen = ("--engine", engine) if engine else ()  # an older checkout may not know the option
     with app_server("--no-arena", *chosen, app_dir=app_dir, start_timeout=900) as url:
         warm = Client(url, verbose=False)
-        time_to_first_token(warm, "Hello", 4, timeout_s)  # the first reply warms the model up
+        # The first reply warms the model up; on vLLM, the page is up minutes before the
+        # model (a message meanwhile is refused): asked again until a reply comes.
+        deadline = time.monotonic() + 900
+        while time_to_first_token(warm, "Hello", 4, timeout_s) is None and time.monotonic() < deadline:
+            time.sleep(5)
         results: dict = {}
         flooder = threading.Thread(target=flood, args=(Client(url, verbose=False), flood_count, flood_tokens,
                                                        results, timeout_s))

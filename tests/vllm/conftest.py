@@ -12,6 +12,8 @@ import pytest
 MODEL = "preview"
 KEY_VARIABLE = "BIMEDIX_VLLM_KEY"
 MANAGED = None  # the preview on the managed vLLM, as the app holds it (tests/vllm/serve_and_test.py)
+ADAPTER = "clinic"  # the LoRA adapter it serves by name
+ADAPTER_DIR = None  # ... and its folder
 
 
 @pytest.fixture(scope="session")
@@ -23,6 +25,11 @@ def vllm_url() -> str:
 def managed():
     """The RemoteModel the app holds for the preview on its own vLLM (supervisor included)."""
     return MANAGED
+
+
+@pytest.fixture(scope="session")
+def adapter_dir() -> Path:
+    return ADAPTER_DIR
 
 
 @pytest.fixture(scope="session")

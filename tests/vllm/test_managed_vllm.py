@@ -14,7 +14,7 @@ from engine.formats import TRANSCRIPT
 from engine.generation import GenerationSettings
 from engine.messages import Message
 from engine.reply import ReplyOptions, reply
-from tests.vllm.conftest import KEY_VARIABLE, MODEL
+from tests.vllm.conftest import ADAPTER, KEY_VARIABLE, MODEL
 
 GREEDY = ReplyOptions(settings=GenerationSettings(temperature=0, max_new_tokens=40, repetition_penalty=1.0))
 ARABIC = re.compile(r"[\u0600-\u06FF]")
@@ -60,3 +60,23 @@ def test_vllms_tokens_with_the_reply_language_are_the_engines(managed):
                             json={"model": MODEL, "messages": wire, "chat_template_kwargs": {"reply_language": language}},
                             headers={"Authorization": f"Bearer {os.environ[KEY_VARIABLE]}"}).json()["tokens"]
         assert served == encode_prompt(tokenizer, TRANSCRIPT.render(messages, reply_language=language)).input_ids
+
+
+def test_an_adapter_by_name_writes_what_the_in_process_engine_writes_with_it(managed, adapter_dir):
+    """vLLM's CPU build takes LoRA: a reply with the adapter is asked of vLLM by its name,
+    and writes, token for token, what this process writes with the same adapter."""
+    from dataclasses import replace
+
+    from engine.loading import load_model
+
+    assert managed.adapters.names() == [ADAPTER]
+    question = [Message("user", "What is anemia?")]
+    settings = replace(GREEDY.settings, max_new_tokens=16)
+    in_process = load_model(MODEL, [str(adapter_dir)])
+    texts = {}
+    for model, where in ((managed, "vllm"), (in_process, "here")):
+        for adapter in (None, ADAPTER):
+            answer = reply(model, question, ReplyOptions(reply_language="en", adapter=adapter, settings=settings))
+            list(answer)
+            texts[where, adapter] = answer.text
+    assert texts["vllm", ADAPTER] == texts["here", ADAPTER] != texts["vllm", None] == texts["here", None], texts
