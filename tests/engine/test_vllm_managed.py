@@ -267,6 +267,14 @@ def test_a_vllm_that_fails_after_the_page_is_up_hands_over_to_this_process(tiny_
     assert answer.finish_reason in ("done", "length")
 
 
+def vllm_group(record: Path) -> int:
+    """The process group of the first stand-in vLLM recorded (the guard's: the stand-in, its
+    engine process and the guard itself), checked to be alive now."""
+    group = os.getpgid(json.loads(record.read_text().splitlines()[0])["pid"])
+    assert group_alive(group)
+    return group
+
+
 def test_the_app_process_killed_takes_its_vllm_with_it(tiny_dirs, standin, tmp_path):
     """SIGTERM (as a service manager stops it) and SIGKILL (nothing of the app runs after it)
     of `engine chat --engine vllm`: no process of the vLLM it started is left."""
@@ -280,18 +288,41 @@ def test_the_app_process_killed_takes_its_vllm_with_it(tiny_dirs, standin, tmp_p
             deadline = time.monotonic() + 120
             while not record.exists() and time.monotonic() < deadline:
                 time.sleep(0.2)
-            vllm = json.loads(record.read_text().splitlines()[0])["pid"]
+            group = vllm_group(record)
             chat.stdin.write("Hello\n")
             chat.stdin.flush()
             assert chat.stdout.readline()  # it replied: vLLM is up and in use
             chat.send_signal(sig)
             chat.wait(timeout=60)
             deadline = time.monotonic() + 40
-            while group_alive(vllm) and time.monotonic() < deadline:
+            while group_alive(group) and time.monotonic() < deadline:
                 time.sleep(0.2)
-            assert not group_alive(vllm), sig
+            assert not group_alive(group), sig
         finally:
             chat.kill()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_the_app_stopped_with_ctrl_c_or_sigterm_stops_its_vllm(tiny_dirs, standin, tmp_path, sig):
+    """The app itself (its page served while vLLM starts): Ctrl-C or SIGTERM, once vLLM is
+    up, leaves no process of it."""
+    from evaluate.servers import free_port
+
+    record = tmp_path / "starts.jsonl"
+    env = dict(os.environ, BIMEDIX_VLLM=str(standin), STANDIN_RECORD=str(record), GRADIO_ANALYTICS_ENABLED="False")
+    log = (tmp_path / "app.log").open("w")
+    app = subprocess.Popen([sys.executable, "app.py", "--port", str(free_port()), "--no-arena", "--engine", "vllm",
+                            "--model", str(tiny_dirs("llama"))], cwd=ROOT, env=env, stdout=log,
+                           stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: "vLLM is up" in (tmp_path / "app.log").read_text(), 180)
+        group = vllm_group(record)
+        app.send_signal(sig)
+        app.wait(timeout=60)
+        wait_until(lambda: not group_alive(group), 40)
+    finally:
+        app.kill()
+        log.close()
 
 
 def test_a_remote_error_of_a_server_the_app_does_not_run_is_worded_as_before(monkeypatch):
