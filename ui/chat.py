@@ -267,8 +267,9 @@ def _wire_chat(w: SimpleNamespace, state, handlers: ChatHandlers, queue: dict) -
     w.export.click(handlers.export, [state, w.ui_lang], [w.export_files], api_name="export")
     # `input`, not `change`: only the person's own choice loads a model (a revert after a
     # failed load must not trigger another). Loading can take minutes: its own queue.
-    w.model.input(handlers.switch_model, [w.model, state, w.ui_lang], [w.model, w.card, w.adapter, state],
-                  api_name="switch_model", concurrency_id="load_model", concurrency_limit=1).then(
+    w.model_switched = w.model.input(
+        handlers.switch_model, [w.model, state, w.ui_lang], [w.model, w.card, w.adapter, state],
+        api_name="switch_model", concurrency_id="load_model", concurrency_limit=1).then(
         handlers.image_controls, [w.message, state], image_controls, queue=False, api_name=False)
 
 
@@ -303,6 +304,9 @@ def _wire_interface_language(demo: gr.Blocks, w: SimpleNamespace, state, pool: M
 
     w.card_timer.tick(refresh_card, [w.ui_lang, state], [w.card, w.card_timer], api_name=False, queue=False,
                       show_progress="hidden")
+    # A model chosen while its vLLM starts: its card counts down too.
+    w.model_switched.then(refresh_card, [w.ui_lang, state], [w.card, w.card_timer], api_name=False, queue=False,
+                          show_progress="hidden")
     w.ui_lang.change(relabel, [w.ui_lang, state], [*labels.components, w.card], api_name=False, queue=False).then(
         None, [w.ui_lang], None, js=APPLY_DIRECTION_JS)
     # The page opens in the browser's language, with dir/lang set on the container either way.

@@ -307,13 +307,14 @@ def test_the_app_stopped_with_ctrl_c_or_sigterm_stops_its_vllm(tiny_dirs, standi
     """The app itself (its page served while vLLM starts): Ctrl-C or SIGTERM, once vLLM is
     up, leaves no process of it."""
     from evaluate.servers import free_port
+    from tests.ui.test_uploads import as_in_a_terminal
 
     record = tmp_path / "starts.jsonl"
     env = dict(os.environ, BIMEDIX_VLLM=str(standin), STANDIN_RECORD=str(record), GRADIO_ANALYTICS_ENABLED="False")
     log = (tmp_path / "app.log").open("w")
     app = subprocess.Popen([sys.executable, "app.py", "--port", str(free_port()), "--no-arena", "--engine", "vllm",
                             "--model", str(tiny_dirs("llama"))], cwd=ROOT, env=env, stdout=log,
-                           stderr=subprocess.STDOUT)
+                           stderr=subprocess.STDOUT, preexec_fn=as_in_a_terminal)
     try:
         wait_until(lambda: "vLLM is up" in (tmp_path / "app.log").read_text(), 180)
         group = vllm_group(record)

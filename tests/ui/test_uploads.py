@@ -134,6 +134,12 @@ def test_an_abandoned_upload_is_deleted_within_minutes_and_previews_stay(upload_
     assert not upload_.exists() and preview.exists()
 
 
+def as_in_a_terminal() -> None:
+    """Ctrl-C reaches the app as in a terminal, also when these tests run in the background
+    (a shell's background job ignores SIGINT, and the app would inherit that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
 def test_a_clean_stop_removes_the_instance_folder(tiny_dirs, stop):
     port = free_port()
@@ -143,7 +149,7 @@ def test_a_clean_stop_removes_the_instance_folder(tiny_dirs, stop):
     with log.open("w") as output:
         app = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--model", str(tiny_dirs("llama")),
                                 "--no-arena"], cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,
-                               env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})
+                               env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}, preexec_fn=as_in_a_terminal)
         try:
             wait_until_up(f"http://127.0.0.1:{port}/", app, log, 300)
             assert folder.is_dir()

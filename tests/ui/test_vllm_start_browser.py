@@ -22,14 +22,16 @@ SECONDS = re.compile(r"about (\d+) s more")
 
 @pytest.fixture(scope="module")
 def slow_vllm_app_url(tiny_dirs, tmp_path_factory):
-    """The app on a tiny Llama on the stand-in vLLM, which takes 25 s to answer."""
+    """The app on a tiny Llama and a tiny Gemma, each on a stand-in vLLM that takes 25 s to
+    answer (the Gemma's starts when someone first chooses it)."""
     standin = tmp_path_factory.mktemp("standin") / "vllm"
     standin.write_text(f"#!/bin/sh\ncd {ROOT}\nexec {sys.executable} -m tests.engine.standin_vllm \"$@\"\n")
     standin.chmod(0o755)
     with pytest.MonkeyPatch.context() as patch:  # the app's environment, read when it starts
         patch.setenv("BIMEDIX_VLLM", str(standin))
         patch.setenv("STANDIN_DELAY", "25")
-        with running_app("--model", str(tiny_dirs("llama")), "--engine", "vllm", "--no-arena") as url:
+        with running_app("--model", str(tiny_dirs("llama")), "--model", str(tiny_dirs("gemma")), "--engine", "vllm",
+                         "--no-arena") as url:
             yield url
 
 
@@ -64,3 +66,18 @@ def test_the_page_says_vllm_is_starting_refuses_meanwhile_and_replies_once_it_is
     page.wait_for_selector(IDLE, state="attached")
     assert page.locator(BOT_MESSAGES).count() == 1 and page.locator("#bmx-input textarea").input_value() == ""
     screenshot("vllm-ready-card")
+
+
+def test_a_model_chosen_while_its_vllm_starts_counts_down_too(page, slow_vllm_app_url, tiny_dirs):
+    gemma = tiny_dirs("gemma").name
+    open_app(page, slow_vllm_app_url)
+    page.locator("#bmx-model input").click()
+    page.locator("ul[role='listbox'] li", has_text=gemma).click()
+    page.wait_for_function(f"document.querySelector('#model-card').innerText.includes({gemma!r})")
+    first = SECONDS.search(card_text(page))
+    assert first and "Engine: vLLM, starting" in card_text(page), card_text(page)
+    page.wait_for_function("(n) => { const m = document.querySelector('#model-card').innerText"
+                           ".match(/about (\\d+) s more/); return m && +m[1] < n; }", arg=int(first[1]), timeout=15_000)
+    page.wait_for_function("document.querySelector('#model-card').innerText.includes('started and watched')",
+                           timeout=120_000)
+    assert gemma in card_text(page)
