@@ -20,6 +20,15 @@ import time
 from pathlib import Path
 
 
+def write_command(folder: Path) -> Path:
+    """An executable `vllm` in `folder` that runs this stand-in (for $BIMEDIX_VLLM)."""
+    root = Path(__file__).resolve().parents[2]
+    script = folder / "vllm"
+    script.write_text(f"#!/bin/sh\ncd {root}\nexec {sys.executable} -m tests.engine.standin_vllm \"$@\"\n")
+    script.chmod(0o755)
+    return script
+
+
 def main(argv: list[str]) -> int:
     if os.environ.get("STANDIN_FAIL"):
         print("stand-in vLLM: failing on purpose", flush=True)

@@ -24,6 +24,7 @@ from engine.generation import GenerationSettings
 from engine.messages import Message
 from engine.reply import ReplyOptions, reply
 from engine.vllm_engine import open_on_vllm
+from tests.engine.standin_vllm import write_command
 from engine.vllm_managed import (ManagedVllm, VllmFailed, VllmSettings, find_vllm, group_alive, lora_rank,
                                  serve_command)
 
@@ -34,10 +35,7 @@ GREEDY = ReplyOptions(settings=GenerationSettings(temperature=0, max_new_tokens=
 @pytest.fixture
 def standin(tmp_path) -> Path:
     """An executable `vllm` that is the stand-in server."""
-    script = tmp_path / "vllm"
-    script.write_text(f"#!/bin/sh\ncd {ROOT}\nexec {sys.executable} -m tests.engine.standin_vllm \"$@\"\n")
-    script.chmod(0o755)
-    return script
+    return write_command(tmp_path)
 
 
 def failure_of(model) -> UserFacingError:

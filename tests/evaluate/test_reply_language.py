@@ -48,10 +48,9 @@ def test_runs_end_to_end_on_a_tiny_model(tiny_dirs, tmp_path):
 def test_it_runs_on_the_engine_asked_for_and_refuses_an_unknown_one(tiny_dirs, tmp_path, monkeypatch):
     data = tmp_path / "conversations.json"
     data.write_text(json.dumps(CONVERSATIONS, ensure_ascii=False), encoding="utf-8")
-    standin = tmp_path / "vllm"  # the vLLM stand-in of tests/engine/test_vllm_managed.py
-    standin.write_text(f"#!/bin/sh\ncd {ROOT}\nexec {sys.executable} -m tests.engine.standin_vllm \"$@\"\n")
-    standin.chmod(0o755)
-    monkeypatch.setenv("BIMEDIX_VLLM", str(standin))
+    from tests.engine.standin_vllm import write_command
+
+    monkeypatch.setenv("BIMEDIX_VLLM", str(write_command(tmp_path)))
     model = tiny_dirs("mixtral")
     result = run("--model", model, "--data", data, "--max-new-tokens", "4", "--json", "--engine", "vllm")
     assert result.returncode == 0, result.stderr

@@ -8,15 +8,13 @@ the app on a real one."""
 from __future__ import annotations
 
 import re
-import sys
-from pathlib import Path
 
 import pytest
 
+from tests.engine.standin_vllm import write_command
 from tests.ui.browser import BOT_MESSAGES, IDLE, open_app, set_number
 from tests.ui.conftest import running_app
 
-ROOT = Path(__file__).resolve().parents[2]
 SECONDS = re.compile(r"about (\d+) s more")
 
 
@@ -24,9 +22,7 @@ SECONDS = re.compile(r"about (\d+) s more")
 def slow_vllm_app_url(tiny_dirs, tmp_path_factory):
     """The app on a tiny Llama and a tiny Gemma, each on a stand-in vLLM that takes 25 s to
     answer (the Gemma's starts when someone first chooses it)."""
-    standin = tmp_path_factory.mktemp("standin") / "vllm"
-    standin.write_text(f"#!/bin/sh\ncd {ROOT}\nexec {sys.executable} -m tests.engine.standin_vllm \"$@\"\n")
-    standin.chmod(0o755)
+    standin = write_command(tmp_path_factory.mktemp("standin"))
     with pytest.MonkeyPatch.context() as patch:  # the app's environment, read when it starts
         patch.setenv("BIMEDIX_VLLM", str(standin))
         patch.setenv("STANDIN_DELAY", "25")
