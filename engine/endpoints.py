@@ -196,10 +196,21 @@ class RemoteModel:
         return "vllm" if self.supervisor is not None else "remote"
 
 
-def connect(endpoint: Endpoint) -> RemoteModel:
+@dataclass(frozen=True)
+class ServerFacts:
+    """What a server says about a model: whether it reads images, its context length, and
+    how its tokens are counted ("tokenizer", "server" or "estimate")."""
+
+    reads_images: bool
+    context_window: int
+    counter: str
+    tokenizer: object = None
+
+
+def ask_server(endpoint: Endpoint, client=None) -> ServerFacts:
     """Ask the server about the model once. Raises UserFacingError (down, wrong key, no
-    such model), so the app can keep its current model and say why."""
-    client = make_client(endpoint)
+    such model)."""
+    client = client or make_client(endpoint)
     entry = _model_entry(client, endpoint)
     extra = getattr(entry, "model_extra", None) or {}
     reads_images = endpoint.multimodal if endpoint.multimodal is not None else "image" in (extra.get("modalities") or ())
@@ -208,8 +219,16 @@ def connect(endpoint: Endpoint) -> RemoteModel:
     counter = "tokenizer" if tokenizer is not None else "server" if _server_counts(client, endpoint) else "estimate"
     log.info("%s: %s at %s, context %d, images %s, tokens counted by %s", endpoint.name, endpoint.model,
              endpoint.host, window, reads_images, counter)
-    return RemoteModel(endpoint, remote_card(endpoint, reads_images), client, int(window), reads_images,
-                       counter, tokenizer)
+    return ServerFacts(bool(reads_images), int(window), counter, tokenizer)
+
+
+def connect(endpoint: Endpoint) -> RemoteModel:
+    """A remote model, from what its server says (ask_server). Raises UserFacingError
+    (down, wrong key, no such model), so the app can keep its current model and say why."""
+    client = make_client(endpoint)
+    facts = ask_server(endpoint, client)
+    return RemoteModel(endpoint, remote_card(endpoint, facts.reads_images), client, facts.context_window,
+                       facts.reads_images, facts.counter, facts.tokenizer)
 
 
 def make_client(endpoint: Endpoint, max_retries: int = 1):

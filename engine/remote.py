@@ -45,7 +45,7 @@ def remote_reply(model: RemoteModel, messages: Sequence[Message], options: Reply
                  stop_event: threading.Event | None = None) -> Reply:
     """As engine.reply.reply, for a remote model (which calls it)."""
     newest_user_message(model, messages)  # refuses what the person must fix (an image unseen)
-    if model.supervisor is not None and model.supervisor.state == "starting":  # said before any request
+    if model.supervisor is not None and model.supervisor.first_start_pending:  # said before any request
         raise server_error(model, None)
     check_adapter(model, options.adapter)
     language = conversation_language([m.content for m in messages if m.role == "user"], options.reply_language)
@@ -230,7 +230,7 @@ def server_error(model: RemoteModel, error: Exception | None) -> UserFacingError
     """What went wrong, worded for the person; for a server the app runs itself (managed
     vLLM), what it is doing about it: restarting (and about how long), or given up."""
     supervisor = model.supervisor
-    if supervisor is not None and supervisor.state == "starting":
+    if supervisor is not None and supervisor.first_start_pending:
         return UserFacingError("engine_starting", model=model.card.title, seconds=supervisor.seconds_to_ready())
     if supervisor is not None and supervisor.state == "restarting":
         return UserFacingError("engine_restarting", model=model.card.title, seconds=supervisor.seconds_to_ready())

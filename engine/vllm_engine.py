@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 from engine.cards import ModelCard
-from engine.endpoints import DEFAULT_CONTEXT, RemoteModel, ServedAdapters, ServerFormat, connect, make_client
+from engine.endpoints import DEFAULT_CONTEXT, RemoteModel, ServedAdapters, ServerFormat, ask_server, make_client
 from engine.errors import UserFacingError
 from engine.formats import FORMATS
 from engine.vllm_managed import ManagedVllm, VllmFailed, VllmSettings, lora_modules
@@ -60,8 +60,8 @@ def finish_start(model: RemoteModel) -> None:
     server: ManagedVllm = model.supervisor
     server.wait_ready()
     try:
-        answered = connect(model.endpoint)
+        facts = ask_server(model.endpoint, model.client)
     except UserFacingError as error:
         server.stop()
         raise VllmFailed(error.message("en")) from error
-    model.context_window, model.counter = answered.context_window, answered.counter
+    model.context_window, model.counter = facts.context_window, facts.counter

@@ -125,8 +125,7 @@ def serve_command(executable: str, card: ModelCard, weights: str, adapters: dict
                   gpu: bool) -> list[str]:
     """The `vllm serve` command line for a card (no secret on it: the key is in the environment)."""
     command = [executable, "serve", weights, "--host", "127.0.0.1", "--port", str(port),
-               "--served-model-name", card.name, "--dtype", "auto" if gpu else "float32",
-               "--disable-log-stats"]
+               "--served-model-name", card.name, "--dtype", "auto" if gpu else "float32"]
     if card.prompt_format != "chat_template":  # our format, as a chat template vLLM renders
         from engine.chat_templates import template_path
 
@@ -199,6 +198,12 @@ class ManagedVllm:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def first_start_pending(self) -> bool:
+        """Whether it is on its first start: nothing can be asked of it yet (a restart is
+        "restarting", said differently to the people waiting)."""
+        return self.state == "starting"
 
     @property
     def pid(self) -> int | None:

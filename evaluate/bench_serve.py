@@ -13,7 +13,8 @@ Prints, one block each:
    one-client aggregate, first token p95 <= 5 s; the managed vLLM within 5% of vLLM by hand;
 3. overhead: the app's remote backend (engine.reply on a RemoteModel) against a bare
    `openai` SDK client on the same vLLM, same messages and settings (target <= 5%).
-The servers run one after the other, never together (two cores). vLLM needs .venv-vllm
+`engine serve` runs alone; the two vLLMs are both up and measured in turns, the other one
+paused (bench_vllm says why). vLLM needs .venv-vllm
 (scripts/test_vllm.sh installs it). The llama.cpp engine is issue 29's.
 """
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import signal
 import statistics
 import tempfile
 import threading
@@ -136,7 +138,11 @@ def bench_engine(args) -> list[dict]:
     return rows
 
 
-def bench_vllm(args) -> tuple[list[dict], str]:
+def bench_vllm(args) -> tuple[list[dict], list[dict], str]:
+    """vLLM started by hand and vLLM started by the app, both up, measured in turns: each
+    client count, each repeat, the order alternating, with the other server paused
+    (SIGSTOP: an idle vLLM's workers poll for work). One after the other, the machine's
+    drift was larger than the difference sought (a "20% gap" that was the order of runs)."""
     import openai
 
     from engine.chat_templates import template_path
@@ -147,13 +153,106 @@ def bench_vllm(args) -> tuple[list[dict], str]:
     key = os.environ.setdefault(KEY_VARIABLE, secrets.token_hex(8))
     messages = [{"role": "user", "content": PROMPT}]
     with tempfile.TemporaryDirectory() as folder, \
-            vllm_server(preview_copy(Path(folder)), "preview", template_path("transcript"), api_key=key) as (url, _):
-        client = openai.OpenAI(base_url=url, api_key=key, max_retries=0)
-        streamed(client, "preview", messages, 8)
-        rows = [concurrent(client, "preview", messages, args.tokens, n) for n in args.clients]
-        # No stop strings: both sides then write all the tokens asked for, the same ones (temperature 0).
-        remote = connect(Endpoint("vllm", url, "preview", api_key_env=KEY_VARIABLE))
-        return rows, overhead(args, client, remote, count_prompt)
+            vllm_server(preview_copy(Path(folder)), "preview", template_path("transcript"), api_key=key) as (url, log):
+        hand = Paused(server_group(log), openai.OpenAI(base_url=url, api_key=key, max_retries=0))
+        hand.pause()  # while the app's starts (minutes, both cores)
+        managed = None if args.no_managed else start_managed()
+        try:
+            sides = {"hand": hand} if managed is None else {"hand": hand, "app": managed}
+            rows = in_turns(sides, messages, args)
+            hand.resume()
+            remote = connect(Endpoint("vllm", url, "preview", api_key_env=KEY_VARIABLE))
+            return rows["hand"], rows.get("app", []), overhead(args, hand.client, remote, count_prompt)
+        finally:
+            hand.resume()
+            if managed is not None:
+                managed.resume()
+                managed.server.stop()
+
+
+class Paused:
+    """A server's processes, paused and resumed as one, and a client of it."""
+
+    def __init__(self, pids: list[int], client, server=None):
+        self.pids, self.client, self.server = pids, client, server
+
+    def pause(self) -> None:
+        for pid in self.pids:
+            os.kill(pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        for pid in self.pids:
+            os.kill(pid, signal.SIGCONT)
+
+
+def server_group(log_path: Path) -> list[int]:
+    """vLLM's processes (API server, engine core, workers), found by the port in its log's
+    name: the processes whose command line or parent chain leads to that server."""
+    port = log_path.stem.rsplit("-", 1)[1]
+    root = next(pid for pid, args in _processes().items() if "vllm" in args and f"--port {port}" in args)
+    return [root, *descendants(root)]
+
+
+def _processes() -> dict[int, str]:
+    found = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                found[int(entry)] = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                pass
+    return found
+
+
+def descendants(root: int) -> list[int]:
+    parents = {}
+    for pid in _processes():
+        try:
+            parents[pid] = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError):
+            pass
+    found, frontier = [], [root]
+    while frontier:
+        children = [pid for pid, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+def start_managed() -> Paused:
+    """The vLLM the app starts for the preview (its own key, port and folder)."""
+    import openai
+
+    from engine.cards import CARDS
+    from engine.vllm_engine import open_on_vllm
+
+    model = open_on_vllm(CARDS["preview"])
+    server = model.supervisor
+    client = openai.OpenAI(base_url=server.base_url, api_key=os.environ[model.endpoint.key_variable], max_retries=0)
+    return Paused([server.pid, *descendants(server.pid)], client, server)
+
+
+def in_turns(sides: dict[str, Paused], messages: list[dict], args) -> dict[str, list[dict]]:
+    """Each client count on each side, `args.repeats` times in alternating order, the
+    other side paused; a side's row is the median of its repeats."""
+    for side in sides.values():
+        side.resume()
+        streamed(side.client, "preview", messages, 8)  # warm-up
+        side.pause()
+    rows = {name: [] for name in sides}
+    for clients in args.clients:
+        runs = {name: [] for name in sides}
+        for repeat in range(args.repeats):
+            for name in (list(sides) if repeat % 2 == 0 else list(sides)[::-1]):
+                sides[name].resume()
+                runs[name].append(concurrent(sides[name].client, "preview", messages, args.tokens, clients))
+                sides[name].pause()
+        for name in sides:
+            rows[name].append({key: statistics.median(run[key] for run in runs[name]) for key in runs[name][0]})
+    if "app" in sides and sides["app"].server.restarts:
+        print("  (the app restarted its paused vLLM: a turn was longer than its health checks allow; "
+              "use fewer --tokens)")
+    return rows
 
 
 def overhead(args, client, remote, count_prompt) -> str:
@@ -188,8 +287,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     engine_rows = [] if args.only_vllm else bench_engine(args)
-    vllm_rows, overhead_text = ([], "3. (vLLM left out)") if args.no_vllm else bench_vllm(args)
-    managed_rows = [] if args.no_vllm or args.no_managed else bench_managed_vllm(args)
+    vllm_rows, managed_rows, overhead_text = ([], [], "3. (vLLM left out)") if args.no_vllm else bench_vllm(args)
     print("2. Concurrency: streaming clients, same prompt,", args.tokens, "tokens each")
     print_concurrency("engine serve", engine_rows)
     print_concurrency("vLLM by hand", vllm_rows)
@@ -212,25 +310,6 @@ def targets(engine_rows: list[dict], vllm_rows: list[dict], managed_rows: list[d
         ratio = by["app"][clients]["aggregate"] / by["hand"][clients]["aggregate"]
         lines.append(f"  vLLM by app / by hand at {clients:>2} clients: {ratio:.3f}x tok/s (target within 5%)")
     return lines
-
-
-def bench_managed_vllm(args) -> list[dict]:
-    """The same load on the vLLM the app starts for the preview (its own key, port and folder)."""
-    import openai
-
-    from engine.cards import CARDS
-    from engine.vllm_engine import open_on_vllm
-
-    model = open_on_vllm(CARDS["preview"])
-    server = model.supervisor
-    try:
-        client = openai.OpenAI(base_url=server.base_url, api_key=os.environ[model.endpoint.key_variable],
-                               max_retries=0)
-        messages = [{"role": "user", "content": PROMPT}]
-        streamed(client, "preview", messages, 8)
-        return [concurrent(client, "preview", messages, args.tokens, n) for n in args.clients]
-    finally:
-        server.stop()
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ def model_card(loaded: LoadedModel, lang: str, problem: UserFacingError | None =
 def vllm_starting(loaded) -> bool:
     """Whether the model's vLLM (started by this app) is still on its first start."""
     supervisor = getattr(loaded, "supervisor", None)
-    return supervisor is not None and supervisor.state == "starting"
+    return supervisor is not None and supervisor.first_start_pending
 
 
 def adapter_choices(loaded: LoadedModel, default: str | None = None, lang: str = "en") -> dict:

@@ -53,7 +53,7 @@ def failure_of(model) -> UserFacingError:
 def test_the_preview_on_a_cpu_gets_its_template_length_and_float32():
     command = serve_command("/x/vllm", CARDS["preview"], "/w/preview-weights", {}, 5555, gpu=False)
     assert command == ["/x/vllm", "serve", "/w/preview-weights", "--host", "127.0.0.1", "--port", "5555",
-                       "--served-model-name", "preview", "--dtype", "float32", "--disable-log-stats",
+                       "--served-model-name", "preview", "--dtype", "float32",
                        "--chat-template", str(ROOT / "engine/chat_templates/transcript.jinja"),
                        "--max-model-len", "2048"]
 
@@ -305,7 +305,7 @@ def test_the_app_stopped_with_ctrl_c_or_sigterm_stops_its_vllm(tiny_dirs, standi
     """The app itself (its page served while vLLM starts): Ctrl-C or SIGTERM, once vLLM is
     up, leaves no process of it."""
     from evaluate.servers import free_port
-    from tests.ui.test_uploads import as_in_a_terminal
+    from evaluate.servers import as_in_a_terminal
 
     record = tmp_path / "starts.jsonl"
     env = dict(os.environ, BIMEDIX_VLLM=str(standin), STANDIN_RECORD=str(record), GRADIO_ANALYTICS_ENABLED="False")

@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from engine.pool import ModelPool, ModelSpec
-from evaluate.servers import ROOT, free_port, wait_until_up
+from evaluate.servers import ROOT, as_in_a_terminal, free_port, wait_until_up
 from tests.engine.test_images import ct_pixels, dicom_dataset, write_dicom
 from ui.temp_folder import delete_abandoned_uploads, temp_base
 
@@ -132,12 +132,6 @@ def test_an_abandoned_upload_is_deleted_within_minutes_and_previews_stay(upload_
     assert delete_abandoned_uploads(upload_cache, max_age_s=600, now=time.time() + 60) == []  # a minute old: kept
     assert delete_abandoned_uploads(upload_cache, max_age_s=600, now=time.time() + 601) == [upload_]
     assert not upload_.exists() and preview.exists()
-
-
-def as_in_a_terminal() -> None:
-    """Ctrl-C reaches the app as in a terminal, also when these tests run in the background
-    (a shell's background job ignores SIGINT, and the app would inherit that)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
